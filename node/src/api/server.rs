@@ -1,0 +1,163 @@
+//! The control API's routes, served with axum on a loopback address.
+//!
+//! | call | what it does |
+//! |---|---|
+//! | `GET /v1/info` | peer id, listen addresses, publisher key |
+//! | `GET /v1/checkpoints` | every stored checkpoint |
+//! | `GET /v1/checkpoints/{id}` | one checkpoint (by checkpoint or file id) |
+//! | `POST /v1/publish` | publish a path (token) |
+//! | `POST /v1/fetch` | fetch an id into a directory (token) |
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ostrom_protocol::Id;
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+use super::types::{ErrorBody, FetchBody, PublishBody};
+use crate::exchange::FetchRequest;
+use crate::inventory;
+use crate::node::{Node, NodeError};
+use crate::publish::PublishRequest;
+
+#[derive(Clone)]
+struct ApiState {
+    node: Node,
+    token: String,
+}
+
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+    }
+}
+
+fn bad_request(message: impl ToString) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, message.to_string())
+}
+
+impl From<NodeError> for ApiError {
+    fn from(error: NodeError) -> Self {
+        let status = match &error {
+            NodeError::Publish(_) => StatusCode::BAD_REQUEST,
+            NodeError::Fetch(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, error.to_string())
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+fn check_token(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let presented = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if presented == Some(state.token.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong API token (it is in the node home's api.token)".into(),
+        ))
+    }
+}
+
+fn parse_id(text: &str) -> Result<Id, ApiError> {
+    text.parse().map_err(bad_request)
+}
+
+/// Binds the control API on `addr`, writes the bound address into the home's `api.addr`,
+/// and serves until the returned task is dropped or the runtime stops.
+pub async fn serve(node: Node, addr: SocketAddr) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), NodeError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Api { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| NodeError::Api { addr, source })?;
+    let token = node.home().api_token()?;
+    let addr_file = node.home().api_addr_path();
+    std::fs::write(&addr_file, format!("{bound}\n")).map_err(|source| NodeError::Api { addr, source })?;
+    let state = ApiState { node, token };
+    let router = Router::new()
+        .route("/v1/info", get(info))
+        .route("/v1/checkpoints", get(list))
+        .route("/v1/checkpoints/{id}", get(show))
+        .route("/v1/publish", post(publish))
+        .route("/v1/fetch", post(fetch))
+        .with_state(state);
+    let task = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, router).await {
+            tracing::error!(%error, "control API stopped");
+        }
+    });
+    Ok((bound, task))
+}
+
+async fn info(State(state): State<ApiState>) -> Json<impl Serialize> {
+    Json(state.node.info().await)
+}
+
+async fn list(State(state): State<ApiState>) -> ApiResult<impl Serialize> {
+    inventory::list(state.node.store())
+        .map(Json)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+async fn show(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<impl Serialize> {
+    let id = parse_id(&id)?;
+    match inventory::show(state.node.store(), &id) {
+        Ok(Some(summary)) => Ok(Json(summary)),
+        Ok(None) => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("{id} is not a checkpoint or file this node knows; fetch it first"),
+        )),
+        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
+async fn publish(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Json(body): Json<PublishBody>,
+) -> ApiResult<impl Serialize> {
+    check_token(&state, &headers)?;
+    let parent = body.parent.as_deref().map(parse_id).transpose()?;
+    let request = PublishRequest {
+        path: PathBuf::from(body.path),
+        name: body.name,
+        tag: body.tag,
+        parent,
+        metadata: body.metadata.into_iter().collect::<BTreeMap<_, _>>(),
+    };
+    Ok(Json(state.node.publish(request).await?))
+}
+
+async fn fetch(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Json(body): Json<FetchBody>,
+) -> ApiResult<impl Serialize> {
+    check_token(&state, &headers)?;
+    let started = Instant::now();
+    let request = FetchRequest {
+        id: parse_id(&body.id)?,
+        out: PathBuf::from(body.out),
+        timeout: Duration::from_millis(body.timeout_ms),
+    };
+    let outcome = state.node.fetch(request).await?;
+    tracing::info!(id = %outcome.id, bytes = outcome.bytes, seconds = started.elapsed().as_secs_f64(), "fetched");
+    Ok(Json(outcome))
+}

@@ -1,0 +1,126 @@
+//! JSON request and response bodies of the control API, shared by the node and the CLI.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::exchange::fetch::{FetchKind, FetchOutcome, FetchedFile};
+
+/// `GET /v1/info`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// The node's peer id.
+    pub peer_id: String,
+    /// Its listen addresses, each ending in `/p2p/PEER_ID`.
+    pub addrs: Vec<String>,
+    /// The publisher public key (hex) that signs this node's manifests.
+    pub publisher_key: String,
+    /// Peers connected now.
+    pub connected_peers: usize,
+    /// The software version.
+    pub version: String,
+}
+
+/// `POST /v1/publish` request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublishBody {
+    /// Absolute path of the file or directory to publish.
+    pub path: String,
+    /// Model name.
+    pub name: String,
+    /// Optional tag.
+    pub tag: Option<String>,
+    /// Optional parent checkpoint id.
+    pub parent: Option<String>,
+    /// Free-form metadata.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// What publishing did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublishOutcome {
+    /// The checkpoint id.
+    pub id: String,
+    /// Model name.
+    pub name: String,
+    /// Tag.
+    pub tag: Option<String>,
+    /// The files, with their ids.
+    pub files: Vec<FetchedFile>,
+    /// Total bytes.
+    pub bytes: u64,
+    /// Number of chunks.
+    pub chunks: usize,
+    /// Seconds spent chunking, hashing and signing.
+    pub seconds: f64,
+    /// Whether the DHT accepted the announcement (false when no node runs or no peer is
+    /// reachable yet; it is announced again later).
+    pub announced: bool,
+}
+
+/// `POST /v1/fetch` request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FetchBody {
+    /// Checkpoint or file id.
+    pub id: String,
+    /// Absolute output directory.
+    pub out: String,
+    /// How long to look for holders, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+/// One file of a stored checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileSummary {
+    /// Path in the checkpoint.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// File id.
+    pub id: String,
+    /// Number of chunks.
+    pub chunks: usize,
+    /// Number of tensors (safetensors files).
+    pub tensors: usize,
+}
+
+/// A stored checkpoint, as `ls` and `show` report it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointSummary {
+    /// Checkpoint id.
+    pub id: String,
+    /// Model name.
+    pub name: String,
+    /// Tag.
+    pub tag: Option<String>,
+    /// Parent checkpoint id.
+    pub parent: Option<String>,
+    /// Publisher key (hex).
+    pub publisher: String,
+    /// Creation time, ms since the Unix epoch.
+    pub created_ms: u64,
+    /// Metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Files.
+    pub files: Vec<FileSummary>,
+    /// Total bytes.
+    pub bytes: u64,
+    /// Total chunks.
+    pub chunks: usize,
+    /// Chunks this node holds verified bytes of.
+    pub chunks_held: usize,
+    /// Whether every file is held complete.
+    pub complete: bool,
+    /// Whether this node published it.
+    pub published: bool,
+    /// Where its files live on this node.
+    pub root: Option<String>,
+}
+
+/// The body of every error answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    pub error: String,
+}

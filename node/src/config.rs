@@ -1,0 +1,152 @@
+//! The node's configuration file, `config.toml` in the node home, with documented defaults.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+use serde::{Deserialize, Serialize};
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this configuration.
+    #[error("{path} is not a valid Ostrom configuration: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        source: toml::de::Error,
+    },
+}
+
+/// Everything `config.toml` can set. Command-line flags override it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Addresses to listen on for peers.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to join the network through (full multiaddrs ending in `/p2p/PEER_ID`).
+    pub bootstrap: Vec<Multiaddr>,
+    /// Loopback address of the control API.
+    pub api: SocketAddr,
+    /// How often held checkpoints and files are announced again in the DHT.
+    #[serde(with = "humantime_serde_compat")]
+    pub reannounce_interval: Duration,
+    /// How long a fetch looks for holders before giving up.
+    #[serde(with = "humantime_serde_compat")]
+    pub fetch_timeout: Duration,
+    /// How long a peer may leave requests unanswered before the fetch drops it.
+    #[serde(with = "humantime_serde_compat")]
+    pub peer_stall_timeout: Duration,
+    /// Block requests kept in flight to each peer during a fetch.
+    pub requests_in_flight: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/4001".parse().expect("valid literal"),
+                "/ip4/0.0.0.0/udp/4001/quic-v1".parse().expect("valid literal"),
+            ],
+            bootstrap: vec![],
+            api: SocketAddr::from(([127, 0, 0, 1], 4101)),
+            reannounce_interval: Duration::from_secs(3600),
+            fetch_timeout: Duration::from_secs(60),
+            peer_stall_timeout: Duration::from_secs(30),
+            requests_in_flight: 32,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// The commented default file that `ostrom init` writes.
+    pub fn default_file_text() -> String {
+        let defaults = Self::default();
+        let listen: Vec<String> = defaults.listen.iter().map(|a| format!("\"{a}\"")).collect();
+        format!(
+            "# Ostrom node configuration. Command-line flags override these values.\n\
+             \n\
+             # Addresses to listen on for peers (TCP and QUIC).\n\
+             listen = [{listen}]\n\
+             \n\
+             # Peers to join the network through: full multiaddrs ending in /p2p/PEER_ID,\n\
+             # as `ostrom id` prints them on a running node.\n\
+             bootstrap = []\n\
+             \n\
+             # Loopback address of the control API that the `ostrom` command uses.\n\
+             api = \"{api}\"\n\
+             \n\
+             # How often held checkpoints are announced again in the DHT.\n\
+             reannounce_interval = \"{reannounce}\"\n\
+             \n\
+             # How long a fetch looks for holders before giving up.\n\
+             fetch_timeout = \"{fetch_timeout}\"\n\
+             \n\
+             # How long a peer may leave requests unanswered before a fetch drops it.\n\
+             peer_stall_timeout = \"{stall}\"\n\
+             \n\
+             # Block requests kept in flight to each peer during a fetch.\n\
+             requests_in_flight = {window}\n",
+            listen = listen.join(", "),
+            api = defaults.api,
+            reannounce = humantime::format_duration(defaults.reannounce_interval),
+            fetch_timeout = humantime::format_duration(defaults.fetch_timeout),
+            stall = humantime::format_duration(defaults.peer_stall_timeout),
+            window = defaults.requests_in_flight,
+        )
+    }
+}
+
+/// Durations in the config file are written as text such as `"30s"` or `"1h"`.
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(*value).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_file_parses_to_defaults() {
+        let parsed: Config = toml::from_str(&Config::default_file_text()).expect("parses");
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<Config>("listne = []").is_err());
+    }
+}

@@ -1,0 +1,155 @@
+//! Finding holders in the DHT and getting a manifest from them that verifies.
+
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use ostrom_protocol::wire::Message;
+use ostrom_protocol::{Id, SignedManifest};
+use tokio::sync::mpsc;
+
+use super::FetchError;
+use crate::exchange::session::{Session, SessionEvent};
+use crate::network::NetworkHandle;
+
+/// How long a holder has to open a stream or answer a manifest request.
+const HOLDER_ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+/// Pause between DHT lookups while no holder is found.
+const LOOKUP_RETRY: Duration = Duration::from_millis(500);
+
+/// A verified manifest and the streams opened to holders on the way.
+pub(super) struct Found {
+    pub manifest: SignedManifest,
+    pub sessions: Vec<Session>,
+}
+
+/// Looks up holders of `id` until some are found or `deadline` passes.
+pub(super) async fn find_holders(
+    network: &NetworkHandle,
+    id: Id,
+    deadline: Instant,
+) -> Result<Vec<PeerId>, FetchError> {
+    let started = Instant::now();
+    loop {
+        match network.get_providers(id).await {
+            Ok(holders) if !holders.is_empty() => return Ok(holders.into_iter().collect()),
+            Ok(_) => {}
+            Err(error) => tracing::debug!(%error, "holder lookup"),
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(FetchError::NoHolders {
+                id,
+                waited: started.elapsed(),
+            });
+        }
+        tokio::time::sleep(LOOKUP_RETRY.min(deadline - now)).await;
+    }
+}
+
+/// Opens an exchange stream to each holder at once; holders that cannot be reached are
+/// left out.
+pub(super) async fn open_sessions(
+    network: &NetworkHandle,
+    holders: &[PeerId],
+    events: &mpsc::Sender<SessionEvent>,
+) -> Vec<Session> {
+    let opening = holders.iter().map(|&peer| {
+        let events = events.clone();
+        async move {
+            let opened = tokio::time::timeout(HOLDER_ANSWER_TIMEOUT, Session::open(network, peer, events)).await;
+            match opened {
+                Ok(Ok(session)) => Some(session),
+                Ok(Err(error)) => {
+                    tracing::info!(%peer, %error, "cannot reach holder");
+                    None
+                }
+                Err(_) => {
+                    tracing::info!(%peer, "holder did not answer in time");
+                    None
+                }
+            }
+        }
+    });
+    futures::future::join_all(opening).await.into_iter().flatten().collect()
+}
+
+/// Accepts `bytes` as the manifest for `id`: either they hash to `id` (a checkpoint id) and
+/// verify, or they verify and list a file whose id is `id`.
+fn accept(id: Id, bytes: Vec<u8>) -> Result<SignedManifest, String> {
+    let hashes_to_id = Id::of(&bytes) == id;
+    let signed = SignedManifest::from_bytes(bytes).map_err(|e| {
+        if hashes_to_id {
+            e.to_string()
+        } else {
+            format!("its manifest does not hash to {id}, and as a manifest of a file with that id it is refused: {e}")
+        }
+    })?;
+    if hashes_to_id || signed.manifest().file_by_id(&id).is_some() {
+        Ok(signed)
+    } else {
+        Err(format!(
+            "its manifest does not hash to {id} and lists no file with that id"
+        ))
+    }
+}
+
+/// Finds holders of `id`, opens streams to them, and asks them for the manifest one after
+/// another until one sends a manifest that verifies. Holders that send a bad one are
+/// dropped; the others are kept for the chunk transfer.
+pub(super) async fn from_holders(
+    network: &NetworkHandle,
+    id: Id,
+    deadline: Instant,
+    events_tx: &mpsc::Sender<SessionEvent>,
+    events: &mut mpsc::Receiver<SessionEvent>,
+) -> Result<Found, FetchError> {
+    let holders = find_holders(network, id, deadline).await?;
+    let mut sessions = open_sessions(network, &holders, events_tx).await;
+    let mut reasons = Vec::new();
+    if sessions.is_empty() {
+        reasons.push(format!("none of the {} holders found could be reached", holders.len()));
+    }
+    // Ask the first holder left; a holder that fails is removed, so the next one moves up.
+    while let Some(session) = sessions.first_mut() {
+        let peer = session.peer;
+        let verdict = match session.send(&Message::WantManifest { id }).await {
+            Err(error) => Err(format!("{peer}: {error}")),
+            Ok(()) => await_manifest(peer, id, events).await,
+        };
+        match verdict {
+            Ok(manifest) => return Ok(Found { manifest, sessions }),
+            Err(reason) => {
+                tracing::warn!(%peer, %reason, "holder sent no valid manifest");
+                reasons.push(reason);
+                sessions.remove(0);
+            }
+        }
+    }
+    Err(FetchError::NoValidManifest { id, reasons })
+}
+
+async fn await_manifest(
+    peer: PeerId,
+    id: Id,
+    events: &mut mpsc::Receiver<SessionEvent>,
+) -> Result<SignedManifest, String> {
+    let until = Instant::now() + HOLDER_ANSWER_TIMEOUT;
+    loop {
+        let event = tokio::time::timeout_at(until.into(), events.recv())
+            .await
+            .map_err(|_| format!("{peer}: did not answer the manifest request in time"))?
+            .ok_or_else(|| format!("{peer}: stream closed"))?;
+        match event {
+            SessionEvent::Message(from, Message::Manifest { id: answered, bytes }) if from == peer && answered == id => {
+                return accept(id, bytes.to_vec()).map_err(|e| format!("{peer}: {e}"));
+            }
+            SessionEvent::Message(from, Message::DontHave { ids }) if from == peer && ids.contains(&id) => {
+                return Err(format!("{peer}: does not have the manifest"));
+            }
+            SessionEvent::Closed(from, reason) if from == peer => {
+                return Err(format!("{peer}: stream closed ({})", reason.unwrap_or_else(|| "by the peer".into())));
+            }
+            _ => {}
+        }
+    }
+}

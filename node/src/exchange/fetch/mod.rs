@@ -1,0 +1,303 @@
+//! The fetch engine: find holders of a checkpoint or file through the DHT, get and check
+//! its signed manifest, reuse every chunk this node already holds, pull the rest from all
+//! holders at once, verify every block before writing it, and record each chunk as held
+//! only once its bytes are synced to disk.
+//!
+//! - [`plan`]: output files, and which chunks are already in place, can be copied from the
+//!   store, or must come from the network.
+//! - [`transfer`]: the network phase: a window of block requests in flight per holder.
+//! - [`durable`]: batches of written chunks, synced and then recorded in the store.
+//! - [`manifest`]: finding holders and getting a manifest that verifies.
+
+mod durable;
+mod manifest;
+mod plan;
+mod transfer;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use ostrom_protocol::manifest::ManifestError;
+use ostrom_protocol::Id;
+use serde::{Deserialize, Serialize};
+
+use super::session::Session;
+use crate::network::{NetworkError, NetworkHandle};
+use crate::store::{HeldCheckpoint, Store, StoreError};
+
+/// What to fetch and where to put it.
+#[derive(Debug, Clone)]
+pub struct FetchRequest {
+    /// A checkpoint id or a file id.
+    pub id: Id,
+    /// The directory the files are written into, at their manifest paths.
+    pub out: PathBuf,
+    /// How long to look for holders before giving up.
+    pub timeout: Duration,
+}
+
+/// How the fetch engine behaves towards holders.
+#[derive(Debug, Clone)]
+pub struct FetchSettings {
+    /// Block requests kept in flight per holder.
+    pub requests_in_flight: usize,
+    /// How long a holder may leave requests unanswered before it is dropped.
+    pub peer_stall_timeout: Duration,
+}
+
+/// Whether a fetch named a checkpoint or one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FetchKind {
+    /// The id named a whole checkpoint.
+    Checkpoint,
+    /// The id named one file.
+    File,
+}
+
+/// A file a fetch wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchedFile {
+    /// Its path under the output directory.
+    pub path: String,
+    /// Its size.
+    pub size: u64,
+    /// Its id (BLAKE3 of the whole file), checked after writing.
+    pub id: String,
+}
+
+/// What a completed fetch did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FetchOutcome {
+    /// The id asked for.
+    pub id: String,
+    /// The checkpoint the files belong to.
+    pub checkpoint: String,
+    /// Checkpoint or single file.
+    pub kind: FetchKind,
+    /// The model name in the manifest.
+    pub name: String,
+    /// The tag in the manifest.
+    pub tag: Option<String>,
+    /// The publisher's public key (hex).
+    pub publisher: String,
+    /// Where the files were written.
+    pub out: String,
+    /// The files written, each verified against its id.
+    pub files: Vec<FetchedFile>,
+    /// Total bytes of those files.
+    pub bytes: u64,
+    /// Bytes received from peers (good blocks only).
+    pub bytes_from_network: u64,
+    /// Bytes copied from chunks this node already held elsewhere.
+    pub bytes_from_store: u64,
+    /// Bytes already in place from an earlier, interrupted fetch.
+    pub bytes_resumed: u64,
+    /// Wall-clock time of the whole fetch.
+    pub seconds: f64,
+    /// Peers that sent blocks.
+    pub peers: Vec<String>,
+}
+
+/// Why a fetch failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// No holder was found in time.
+    #[error("no holder of {id} found in the DHT within {}; is a node that holds it online and reachable?", humantime::format_duration(*waited))]
+    NoHolders {
+        /// The id.
+        id: Id,
+        /// How long the fetch looked.
+        waited: Duration,
+    },
+    /// Holders were found but none sent a manifest that verified.
+    #[error("no holder sent a valid manifest for {id}: {}", reasons.join("; "))]
+    NoValidManifest {
+        /// The id.
+        id: Id,
+        /// What each holder did wrong.
+        reasons: Vec<String>,
+    },
+    /// Every holder was dropped or refused some chunk before the fetch completed.
+    #[error("fetch of {id} failed with {missing} chunks missing and no holder left to ask: {}", reasons.join("; "))]
+    HoldersExhausted {
+        /// The id.
+        id: Id,
+        /// Chunks still missing.
+        missing: usize,
+        /// Why each holder was dropped.
+        reasons: Vec<String>,
+    },
+    /// A written file does not hash to its id.
+    #[error("{path} does not match its id {id} after writing (was it changed on disk during the fetch?); its chunks were forgotten, run the fetch again")]
+    FileMismatch {
+        /// The file.
+        path: String,
+        /// Its id.
+        id: Id,
+    },
+    /// An output file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The network failed.
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    /// The stored manifest is damaged.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A blocking task died.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+/// Fetches checkpoints and files for one node.
+#[derive(Clone)]
+pub struct Fetcher {
+    network: NetworkHandle,
+    store: Store,
+    settings: FetchSettings,
+}
+
+impl Fetcher {
+    /// A fetch engine over `network` and `store`.
+    pub fn new(network: NetworkHandle, store: Store, settings: FetchSettings) -> Self {
+        Self {
+            network,
+            store,
+            settings,
+        }
+    }
+
+    /// Fetches `request.id` into `request.out`; succeeds only when every file verified.
+    pub async fn fetch(&self, request: FetchRequest) -> Result<FetchOutcome, FetchError> {
+        let started = Instant::now();
+        let deadline = started + request.timeout;
+        let (events_tx, mut events) = tokio::sync::mpsc::channel(1024);
+        let mut sessions: Vec<Session> = Vec::new();
+        let signed = match self.store.manifest_for(&request.id)? {
+            Some(signed) => signed,
+            None => {
+                let found = manifest::from_holders(&self.network, request.id, deadline, &events_tx, &mut events).await?;
+                sessions = found.sessions;
+                found.manifest
+            }
+        };
+        let checkpoint = signed.id();
+        let kind = if checkpoint == request.id {
+            FetchKind::Checkpoint
+        } else {
+            FetchKind::File
+        };
+        self.store.put_manifest(&signed)?;
+        let out = std::fs::create_dir_all(&request.out)
+            .and_then(|()| std::fs::canonicalize(&request.out))
+            .map_err(|source| FetchError::Io {
+                path: request.out.display().to_string(),
+                source,
+            })?;
+        let already_complete = matches!(self.store.held(&checkpoint)?, Some(h) if h.complete);
+        if !already_complete {
+            self.store.put_held(
+                &checkpoint,
+                &HeldCheckpoint {
+                    root: out.display().to_string(),
+                    complete: false,
+                    published: false,
+                },
+            )?;
+        }
+        let files: Vec<_> = signed
+            .manifest()
+            .files
+            .iter()
+            .filter(|f| kind == FetchKind::Checkpoint || f.id == request.id)
+            .cloned()
+            .collect();
+
+        let store = self.store.clone();
+        let planned = {
+            let out = out.clone();
+            tokio::task::spawn_blocking(move || plan::prepare(&store, &out, files))
+                .await
+                .map_err(|e| FetchError::Task(e.to_string()))??
+        };
+        let mut plan = planned;
+        if !plan.needed.is_empty() {
+            if sessions.is_empty() {
+                let holders = manifest::find_holders(&self.network, request.id, deadline).await?;
+                sessions = manifest::open_sessions(&self.network, &holders, &events_tx).await;
+            }
+            transfer::run(
+                request.id,
+                &mut plan,
+                sessions,
+                &mut events,
+                &self.store,
+                &self.settings,
+            )
+            .await?;
+        }
+        let store = self.store.clone();
+        let verified = tokio::task::spawn_blocking(move || plan::finish(&store, plan))
+            .await
+            .map_err(|e| FetchError::Task(e.to_string()))??;
+
+        for file in &verified.files {
+            self.store.put_file(&file.id, &checkpoint)?;
+        }
+        if kind == FetchKind::Checkpoint && !already_complete {
+            self.store.put_held(
+                &checkpoint,
+                &HeldCheckpoint {
+                    root: out.display().to_string(),
+                    complete: true,
+                    published: false,
+                },
+            )?;
+        }
+        self.store.flush()?;
+        let mut announce: Vec<Id> = verified.files.iter().map(|f| f.id).collect();
+        if kind == FetchKind::Checkpoint {
+            announce.push(checkpoint);
+        }
+        for id in announce {
+            if let Err(error) = self.network.announce(id).await {
+                tracing::warn!(%id, %error, "cannot announce fetched data yet");
+            }
+        }
+        let manifest = signed.manifest();
+        Ok(FetchOutcome {
+            id: request.id.to_string(),
+            checkpoint: checkpoint.to_string(),
+            kind,
+            name: manifest.name.clone(),
+            tag: manifest.tag.clone(),
+            publisher: hex::encode(manifest.publisher),
+            out: out.display().to_string(),
+            files: verified
+                .files
+                .iter()
+                .map(|f| FetchedFile {
+                    path: f.path.clone(),
+                    size: f.size,
+                    id: f.id.to_string(),
+                })
+                .collect(),
+            bytes: verified.files.iter().map(|f| f.size).sum(),
+            bytes_from_network: verified.bytes_from_network,
+            bytes_from_store: verified.bytes_from_store,
+            bytes_resumed: verified.bytes_resumed,
+            seconds: started.elapsed().as_secs_f64(),
+            peers: verified.peers.iter().map(PeerId::to_string).collect(),
+        })
+    }
+}

@@ -1,0 +1,28 @@
+//! The Ostrom node as a library: its home, configuration, store, network, exchange engine
+//! and control API. The `ostrom` binary is a thin shell around it.
+//!
+//! # Layout
+//!
+//! - [`home`]: the node home directory (keys, config, token) and `init`.
+//! - [`config`]: `config.toml` and its defaults.
+//! - [`store`]: sled metadata plus chunk bytes in plain files.
+//! - [`inventory`]: what the node holds, as `ls` and `show` report it.
+//! - [`publish`]: chunk, hash, sign and record a checkpoint.
+//! - [`network`]: the swarm, owned by one event loop, behind a cloneable handle.
+//! - [`exchange`]: the exchange protocol: serving blocks and manifests, and fetching.
+//! - [`api`]: the loopback HTTP control API and its request/response types.
+//! - [`node`]: starts and stops all of the above together.
+
+pub mod api;
+pub mod config;
+pub mod exchange;
+pub mod home;
+pub mod inventory;
+pub mod network;
+pub mod node;
+pub mod publish;
+pub mod store;
+
+pub use home::Home;
+pub use libp2p::{Multiaddr, PeerId};
+pub use node::{Node, NodeOptions};

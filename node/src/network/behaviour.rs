@@ -1,0 +1,86 @@
+//! The composed network behaviour and the swarm's transports.
+
+// The derive below generates an event enum that cannot carry docs of its own.
+#![allow(missing_docs)]
+
+use std::time::Duration;
+
+use libp2p::identity::Keypair;
+use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{identify, kad, noise, ping, tcp, yamux, StreamProtocol, Swarm};
+use ostrom_protocol::dht::{IDENTIFY_PROTOCOL, KAD_PROTOCOL};
+
+use super::handle::NetworkError;
+use super::NetworkConfig;
+
+/// How long a provider record lives in the DHT unless announced again.
+pub const PROVIDER_RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// The behaviours every Ostrom node runs.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Learns peers' listen addresses and protocols.
+    pub identify: identify::Behaviour,
+    /// Keeps connections alive and measures round-trip time.
+    pub ping: ping::Behaviour,
+    /// The Ostrom DHT: provider records for checkpoints and files.
+    pub kad: kad::Behaviour<MemoryStore>,
+    /// Raw streams, used by the exchange protocol outside the event loop.
+    pub stream: libp2p_stream::Behaviour,
+}
+
+fn kademlia(keypair: &Keypair, config: &NetworkConfig) -> kad::Behaviour<MemoryStore> {
+    let peer_id = keypair.public().to_peer_id();
+    let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+    kad_config
+        .set_provider_record_ttl(Some(PROVIDER_RECORD_TTL))
+        .set_provider_publication_interval(Some(config.reannounce_interval))
+        .set_query_timeout(Duration::from_secs(30));
+    let store = MemoryStore::with_config(
+        peer_id,
+        MemoryStoreConfig {
+            max_provided_keys: 1_000_000,
+            max_records: 65_536,
+            max_providers_per_key: 64,
+            ..Default::default()
+        },
+    );
+    let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
+    // Nodes are reachable servers: answer DHT queries without waiting for an external
+    // address to be confirmed (which never happens on loopback or private networks).
+    kad.set_mode(Some(kad::Mode::Server));
+    kad
+}
+
+/// Builds the swarm: TCP (noise, yamux) and QUIC transports with Ostrom's behaviours.
+pub fn build_swarm(keypair: Keypair, config: &NetworkConfig) -> Result<Swarm<Behaviour>, NetworkError> {
+    let transport_error = |e: &dyn std::fmt::Display| NetworkError::Transport(e.to_string());
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| transport_error(&e))?
+        .with_quic()
+        .with_dns()
+        .map_err(|e| transport_error(&e))?
+        .with_behaviour(|key| Behaviour {
+            identify: identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
+                    .with_agent_version(format!("ostrom/{}", env!("CARGO_PKG_VERSION"))),
+            ),
+            ping: ping::Behaviour::default(),
+            kad: kademlia(key, config),
+            stream: libp2p_stream::Behaviour::new(),
+        })
+        .map_err(|e| transport_error(&e))?
+        .with_swarm_config(|c| {
+            c.with_idle_connection_timeout(Duration::from_secs(120))
+                .with_max_negotiating_inbound_streams(1024)
+        })
+        .build();
+    Ok(swarm)
+}

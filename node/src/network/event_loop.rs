@@ -1,0 +1,255 @@
+//! The event loop: the only owner of the swarm. It runs commands from
+//! [`NetworkHandle`]s and turns swarm events into their answers, one small function per
+//! behaviour.
+
+use std::collections::{HashMap, HashSet};
+
+use futures::StreamExt;
+use libp2p::kad::{self, GetProvidersOk, QueryId, QueryResult};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{identify, Multiaddr, PeerId, StreamProtocol, Swarm};
+use ostrom_protocol::dht::{holders_key, KAD_PROTOCOL};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::behaviour::{Behaviour, BehaviourEvent};
+use super::handle::{Command, NetworkError, NetworkHandle};
+use super::NetworkConfig;
+
+struct PendingProviders {
+    found: HashSet<PeerId>,
+    reply: oneshot::Sender<Result<HashSet<PeerId>, NetworkError>>,
+}
+
+struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    pending_providers: HashMap<QueryId, PendingProviders>,
+    pending_announces: HashMap<QueryId, oneshot::Sender<Result<(), NetworkError>>>,
+    listen_addrs: watch::Sender<Vec<Multiaddr>>,
+}
+
+/// Splits a full multiaddr into its peer id and the address before `/p2p/`.
+fn peer_of(addr: &Multiaddr) -> Option<(PeerId, Multiaddr)> {
+    let mut transport = addr.clone();
+    match transport.pop() {
+        Some(Protocol::P2p(peer)) => Some((peer, transport)),
+        _ => None,
+    }
+}
+
+/// Builds the event loop, starts listening and bootstrapping, spawns the loop, and waits
+/// until every listener reports an address.
+pub(crate) async fn spawn(
+    mut swarm: Swarm<Behaviour>,
+    config: NetworkConfig,
+) -> Result<NetworkHandle, NetworkError> {
+    let mut listeners = HashSet::new();
+    for addr in &config.listen {
+        let id = swarm.listen_on(addr.clone()).map_err(|e| NetworkError::Listen {
+            addr: addr.clone(),
+            reason: e.to_string(),
+        })?;
+        listeners.insert(id);
+    }
+    for addr in &config.bootstrap {
+        let (peer, transport) =
+            peer_of(addr).ok_or_else(|| NetworkError::BootstrapWithoutPeerId(addr.clone()))?;
+        swarm.behaviour_mut().kad.add_address(&peer, transport);
+        if let Err(error) = swarm.dial(addr.clone()) {
+            tracing::warn!(%addr, %error, "cannot dial bootstrap peer");
+        }
+    }
+    if !config.bootstrap.is_empty() {
+        if let Err(error) = swarm.behaviour_mut().kad.bootstrap() {
+            tracing::warn!(%error, "DHT bootstrap did not start");
+        }
+    }
+    let local_peer_id = *swarm.local_peer_id();
+    let control = swarm.behaviour().stream.new_control();
+    let (commands_tx, commands) = mpsc::channel(256);
+    let (listen_addrs, listen_rx) = watch::channel(Vec::new());
+
+    // Wait for each listener's first address before handing out the handle.
+    while !listeners.is_empty() {
+        match swarm.select_next_some().await {
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                listeners.remove(&listener_id);
+                let full = address.with_p2p(local_peer_id).unwrap_or_else(|a| a);
+                listen_addrs.send_modify(|addrs| addrs.push(full));
+            }
+            SwarmEvent::ListenerClosed {
+                addresses, reason, ..
+            } => {
+                let addr = addresses.first().cloned().unwrap_or_else(Multiaddr::empty);
+                return Err(NetworkError::Listen {
+                    addr,
+                    reason: format!("{reason:?}"),
+                });
+            }
+            SwarmEvent::ListenerError { error, .. } => {
+                return Err(NetworkError::Listen {
+                    addr: Multiaddr::empty(),
+                    reason: error.to_string(),
+                });
+            }
+            other => tracing::trace!(?other, "event before listening"),
+        }
+    }
+
+    let event_loop = EventLoop {
+        swarm,
+        commands,
+        pending_providers: HashMap::new(),
+        pending_announces: HashMap::new(),
+        listen_addrs,
+    };
+    tokio::spawn(event_loop.run());
+    Ok(NetworkHandle {
+        commands: commands_tx,
+        control,
+        local_peer_id,
+        listen_addrs: listen_rx,
+    })
+}
+
+impl EventLoop {
+    async fn run(mut self) {
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => match command {
+                    Some(Command::Shutdown) | None => break,
+                    Some(command) => self.on_command(command),
+                },
+            }
+        }
+        tracing::debug!("network event loop stopped");
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        match command {
+            Command::GetProviders { id, reply } => {
+                let query = kad.get_providers(holders_key(&id).into());
+                self.pending_providers.insert(
+                    query,
+                    PendingProviders {
+                        found: HashSet::new(),
+                        reply,
+                    },
+                );
+            }
+            Command::Announce { id, reply } => match kad.start_providing(holders_key(&id).into()) {
+                Ok(query) => {
+                    self.pending_announces.insert(query, reply);
+                }
+                Err(error) => {
+                    let _ = reply.send(Err(NetworkError::Dht(error.to_string())));
+                }
+            },
+            Command::ConnectedPeers { reply } => {
+                let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.on_identify(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let full = address.with_p2p(*self.swarm.local_peer_id()).unwrap_or_else(|a| a);
+                self.listen_addrs.send_modify(|addrs| {
+                    if !addrs.contains(&full) {
+                        addrs.push(full);
+                    }
+                });
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                let full = address.with_p2p(*self.swarm.local_peer_id()).unwrap_or_else(|a| a);
+                self.listen_addrs.send_modify(|addrs| addrs.retain(|a| *a != full));
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(?peer_id, %error, "outgoing connection failed");
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+                tracing::debug!(%peer_id, addr = %endpoint.get_remote_address(), "connected");
+            }
+            _ => {}
+        }
+    }
+
+    /// Peers that speak the Ostrom DHT go into the routing table with the listen
+    /// addresses they report.
+    fn on_identify(&mut self, event: identify::Event) {
+        let identify::Event::Received { peer_id, info, .. } = event else {
+            return;
+        };
+        if !info.protocols.contains(&StreamProtocol::new(KAD_PROTOCOL)) {
+            return;
+        }
+        for addr in info.listen_addrs {
+            self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+        }
+    }
+
+    fn on_kad(&mut self, event: kad::Event) {
+        let kad::Event::OutboundQueryProgressed {
+            id, result, step, ..
+        } = event
+        else {
+            return;
+        };
+        match result {
+            QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { providers, .. })) => {
+                let local = *self.swarm.local_peer_id();
+                for peer in providers.iter().filter(|p| **p != local) {
+                    // Dial now: the query still knows the holder's addresses.
+                    let dial = DialOpts::peer_id(*peer)
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build();
+                    if let Err(error) = self.swarm.dial(dial) {
+                        tracing::debug!(%peer, %error, "cannot dial holder yet");
+                    }
+                }
+                if let Some(pending) = self.pending_providers.get_mut(&id) {
+                    pending.found.extend(providers.into_iter().filter(|p| *p != local));
+                }
+                if step.last {
+                    self.finish_providers(id, Ok(()));
+                }
+            }
+            QueryResult::GetProviders(Ok(GetProvidersOk::FinishedWithNoAdditionalRecord {
+                ..
+            })) => self.finish_providers(id, Ok(())),
+            QueryResult::GetProviders(Err(error)) => {
+                self.finish_providers(id, Err(NetworkError::Dht(error.to_string())))
+            }
+            QueryResult::StartProviding(result) => {
+                if let Some(reply) = self.pending_announces.remove(&id) {
+                    let _ = reply.send(result.map(|_| ()).map_err(|e| NetworkError::Dht(e.to_string())));
+                }
+            }
+            QueryResult::Bootstrap(Err(error)) => tracing::debug!(%error, "DHT bootstrap"),
+            _ => {}
+        }
+    }
+
+    fn finish_providers(&mut self, id: QueryId, outcome: Result<(), NetworkError>) {
+        let Some(pending) = self.pending_providers.remove(&id) else {
+            return;
+        };
+        // A timeout after finding holders still counts as finding them.
+        let answer = match outcome {
+            Err(error) if pending.found.is_empty() => Err(error),
+            _ => Ok(pending.found),
+        };
+        let _ = pending.reply.send(answer);
+    }
+}

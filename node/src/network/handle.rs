@@ -1,0 +1,133 @@
+//! The cloneable handle through which the node talks to the swarm's event loop.
+
+use std::collections::HashSet;
+
+use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};
+use ostrom_protocol::wire::EXCHANGE_PROTOCOL;
+use ostrom_protocol::Id;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Why a network operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    /// The transports could not be set up.
+    #[error("cannot set up the network transports: {0}")]
+    Transport(String),
+    /// A listen address was refused.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+    /// A bootstrap address lacks its peer id.
+    #[error("bootstrap address {0} must end in /p2p/PEER_ID (as `ostrom id` prints it)")]
+    BootstrapWithoutPeerId(Multiaddr),
+    /// A DHT query failed.
+    #[error("DHT query failed: {0}")]
+    Dht(String),
+    /// A stream to a peer could not be opened.
+    #[error("cannot open an exchange stream to {peer}: {reason}")]
+    OpenStream {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: String,
+    },
+    /// The event loop has stopped.
+    #[error("the network has shut down")]
+    Closed,
+}
+
+/// A request to the event loop, with the channel its answer goes back on.
+pub(crate) enum Command {
+    /// Finds every holder of `id` in the DHT.
+    GetProviders {
+        id: Id,
+        reply: oneshot::Sender<Result<HashSet<PeerId>, NetworkError>>,
+    },
+    /// Announces this node as a holder of `id`.
+    Announce {
+        id: Id,
+        reply: oneshot::Sender<Result<(), NetworkError>>,
+    },
+    /// Lists the peers connected now.
+    ConnectedPeers {
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    /// Stops the event loop.
+    Shutdown,
+}
+
+/// A cloneable handle on the running network.
+#[derive(Clone)]
+pub struct NetworkHandle {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) control: libp2p_stream::Control,
+    pub(crate) local_peer_id: PeerId,
+    pub(crate) listen_addrs: watch::Receiver<Vec<Multiaddr>>,
+}
+
+impl NetworkHandle {
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetworkError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| NetworkError::Closed)?;
+        answer.await.map_err(|_| NetworkError::Closed)
+    }
+
+    /// This node's peer id.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local_peer_id
+    }
+
+    /// The addresses this node listens on, each ending in `/p2p/PEER_ID`.
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.listen_addrs.borrow().clone()
+    }
+
+    /// Every peer the DHT knows to hold `id` (never this node itself). Holders found are
+    /// dialed right away, while the DHT still knows their addresses.
+    pub async fn get_providers(&self, id: Id) -> Result<HashSet<PeerId>, NetworkError> {
+        self.ask(|reply| Command::GetProviders { id, reply }).await?
+    }
+
+    /// Announces this node as a holder of `id`; returns once the DHT accepted it.
+    pub async fn announce(&self, id: Id) -> Result<(), NetworkError> {
+        self.ask(|reply| Command::Announce { id, reply }).await?
+    }
+
+    /// The peers connected now.
+    pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetworkError> {
+        self.ask(|reply| Command::ConnectedPeers { reply }).await
+    }
+
+    /// Opens a new exchange-protocol stream to `peer`, dialing it if needed.
+    pub async fn open_exchange_stream(&self, peer: PeerId) -> Result<Stream, NetworkError> {
+        let mut control = self.control.clone();
+        control
+            .open_stream(peer, StreamProtocol::new(EXCHANGE_PROTOCOL))
+            .await
+            .map_err(|e| NetworkError::OpenStream {
+                peer,
+                reason: e.to_string(),
+            })
+    }
+
+    /// Registers this node as the acceptor of incoming exchange streams.
+    pub fn accept_exchange_streams(&self) -> Option<libp2p_stream::IncomingStreams> {
+        let mut control = self.control.clone();
+        control.accept(StreamProtocol::new(EXCHANGE_PROTOCOL)).ok()
+    }
+
+    /// Asks the event loop to stop.
+    pub async fn shutdown(&self) {
+        let _ = self.commands.send(Command::Shutdown).await;
+    }
+}

@@ -1,0 +1,251 @@
+//! A running node: store, network, exchange server, fetch engine and (optionally) the
+//! control API, started and stopped together.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use libp2p::Multiaddr;
+use ostrom_protocol::{Id, SignedManifest};
+
+use crate::api::types::{FetchedFile, NodeInfo, PublishOutcome};
+use crate::config::Config;
+use crate::exchange::fetch::FetchSettings;
+use crate::exchange::{serve, FetchError, FetchOutcome, FetchRequest, Fetcher, Misbehavior};
+use crate::home::{Home, HomeError};
+use crate::network::{self, NetworkConfig, NetworkError, NetworkHandle};
+use crate::publish::{self, PublishError, PublishRequest};
+use crate::store::{Store, StoreError};
+
+/// How to run a node, on top of its home's configuration.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// Listen addresses (the configuration's when empty).
+    pub listen: Vec<Multiaddr>,
+    /// Bootstrap peers, added to the configuration's.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Where to serve the control API; `None` runs no API (an in-process node).
+    pub api: Option<SocketAddr>,
+    /// Deliberate faults for tests.
+    pub misbehavior: Misbehavior,
+}
+
+/// Why a node operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The home is unusable.
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The network failed.
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    /// Publishing failed.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    /// Fetching failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The control API could not start.
+    #[error("cannot serve the control API on {addr}: {source}")]
+    Api {
+        /// The address.
+        addr: SocketAddr,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A blocking task died.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+/// A running node. Cheap to clone.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    home: Home,
+    config: Config,
+    store: Store,
+    network: NetworkHandle,
+    fetcher: Fetcher,
+    publisher: SigningKey,
+}
+
+impl Node {
+    /// Starts a node on `home`: opens the store, starts the network and the exchange
+    /// server, and announces every complete checkpoint it holds.
+    pub async fn start(home: Home, options: NodeOptions) -> Result<Self, NodeError> {
+        let config = home.config()?;
+        let keypair = home.node_keypair()?;
+        let publisher = home.publisher_key()?;
+        let store = Store::open(&home.store_dir())?;
+        let listen = if options.listen.is_empty() {
+            config.listen.clone()
+        } else {
+            options.listen.clone()
+        };
+        let mut bootstrap = config.bootstrap.clone();
+        bootstrap.extend(options.bootstrap.iter().cloned());
+        let network = network::start(
+            keypair,
+            NetworkConfig {
+                listen,
+                bootstrap,
+                reannounce_interval: config.reannounce_interval,
+            },
+        )
+        .await?;
+        serve::spawn(&network, store.clone(), options.misbehavior);
+        let fetcher = Fetcher::new(
+            network.clone(),
+            store.clone(),
+            FetchSettings {
+                requests_in_flight: config.requests_in_flight,
+                peer_stall_timeout: config.peer_stall_timeout,
+            },
+        );
+        let node = Self {
+            inner: Arc::new(Inner {
+                home,
+                config,
+                store,
+                network,
+                fetcher,
+                publisher,
+            }),
+        };
+        let announcer = node.clone();
+        tokio::spawn(async move { announcer.announce_held().await });
+        Ok(node)
+    }
+
+    /// The node home.
+    pub fn home(&self) -> &Home {
+        &self.inner.home
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The network handle.
+    pub fn network(&self) -> &NetworkHandle {
+        &self.inner.network
+    }
+
+    /// Peer id, addresses and keys.
+    pub async fn info(&self) -> NodeInfo {
+        let network = &self.inner.network;
+        NodeInfo {
+            peer_id: network.local_peer_id().to_string(),
+            addrs: network.listen_addrs().iter().map(ToString::to_string).collect(),
+            publisher_key: hex::encode(self.inner.publisher.verifying_key().to_bytes()),
+            connected_peers: network.connected_peers().await.map(|p| p.len()).unwrap_or(0),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+
+    /// Announces every complete checkpoint this node holds, and its files.
+    pub async fn announce_held(&self) {
+        let held = match self.inner.store.all_held() {
+            Ok(held) => held,
+            Err(error) => {
+                tracing::error!(%error, "cannot list held checkpoints");
+                return;
+            }
+        };
+        for (id, checkpoint) in held.into_iter().filter(|(_, h)| h.complete) {
+            match self.inner.store.manifest(&id) {
+                Ok(Some(signed)) => {
+                    self.announce(&signed).await;
+                }
+                Ok(None) => tracing::warn!(%id, "held checkpoint has no manifest"),
+                Err(error) => tracing::warn!(%id, %error, "cannot read manifest"),
+            }
+            let _ = checkpoint;
+        }
+    }
+
+    /// Announces a checkpoint and its files; true when the DHT accepted the checkpoint.
+    async fn announce(&self, signed: &SignedManifest) -> bool {
+        let network = &self.inner.network;
+        let mut ids: Vec<Id> = signed.manifest().files.iter().map(|f| f.id).collect();
+        ids.dedup();
+        for id in ids {
+            if let Err(error) = network.announce(id).await {
+                tracing::debug!(%id, %error, "file announcement");
+            }
+        }
+        match network.announce(signed.id()).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(id = %signed.id(), %error, "checkpoint not announced yet; will retry");
+                false
+            }
+        }
+    }
+
+    /// Publishes the checkpoint at `request.path` and announces it.
+    pub async fn publish(&self, request: PublishRequest) -> Result<PublishOutcome, NodeError> {
+        let started = Instant::now();
+        let store = self.inner.store.clone();
+        let key = self.inner.publisher.clone();
+        let signed = tokio::task::spawn_blocking(move || publish::publish(&store, &key, &request))
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))??;
+        let seconds = started.elapsed().as_secs_f64();
+        let announced = self.announce(&signed).await;
+        Ok(publish_outcome(&signed, seconds, announced))
+    }
+
+    /// Fetches a checkpoint or file.
+    pub async fn fetch(&self, request: FetchRequest) -> Result<FetchOutcome, NodeError> {
+        Ok(self.inner.fetcher.fetch(request).await?)
+    }
+
+    /// Stops the network.
+    pub async fn shutdown(&self) {
+        self.inner.network.shutdown().await;
+        let _ = self.inner.store.flush();
+    }
+
+    /// The default fetch timeout from the configuration.
+    pub fn fetch_timeout(&self) -> Duration {
+        self.inner.config.fetch_timeout
+    }
+}
+
+/// The outcome of a publish, for the API and the CLI.
+pub fn publish_outcome(signed: &SignedManifest, seconds: f64, announced: bool) -> PublishOutcome {
+    let manifest = signed.manifest();
+    PublishOutcome {
+        id: signed.id().to_string(),
+        name: manifest.name.clone(),
+        tag: manifest.tag.clone(),
+        files: manifest
+            .files
+            .iter()
+            .map(|f| FetchedFile {
+                path: f.path.clone(),
+                size: f.size,
+                id: f.id.to_string(),
+            })
+            .collect(),
+        bytes: manifest.total_size(),
+        chunks: manifest.chunk_count(),
+        seconds,
+        announced,
+    }
+}

@@ -1,0 +1,256 @@
+//! Publishing: chunk and hash a file or directory, sign its manifest, and record in the
+//! store that this node holds every chunk where it already lies on disk.
+//!
+//! Nothing is copied: the published files are served in place. Announcing the checkpoint in
+//! the DHT is the network's job and happens after this returns.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::SigningKey;
+use ostrom_protocol::chunking::{chunk_file, ChunkError};
+use ostrom_protocol::manifest::{ManifestError, MANIFEST_VERSION};
+use ostrom_protocol::{FileEntry, Id, Manifest, SignedManifest};
+
+use crate::store::{ChunkLocation, HeldCheckpoint, Store, StoreError};
+
+/// What to publish.
+#[derive(Debug, Clone)]
+pub struct PublishRequest {
+    /// A file, or a directory whose files (recursively) make the checkpoint.
+    pub path: PathBuf,
+    /// The model name.
+    pub name: String,
+    /// An optional tag.
+    pub tag: Option<String>,
+    /// The checkpoint this one descends from.
+    pub parent: Option<Id>,
+    /// Free-form metadata.
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Why publishing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The path could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A path is not valid UTF-8, which manifests require.
+    #[error("{0} is not valid UTF-8; manifest paths must be")]
+    NonUtf8Path(String),
+    /// The directory holds no files.
+    #[error("{0} holds no files to publish")]
+    Empty(String),
+    /// A file could not be chunked.
+    #[error(transparent)]
+    Chunk(#[from] ChunkError),
+    /// The manifest breaks a rule.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A file found under the published path.
+struct SourceFile {
+    absolute: PathBuf,
+    relative: String,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
+    move |source| PublishError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Lists the files under `root` in a stable order, with `/`-separated relative paths.
+fn list_files(root: &Path) -> Result<Vec<SourceFile>, PublishError> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(io_error(&dir))? {
+            let entry = entry.map_err(io_error(&dir))?;
+            let path = entry.path();
+            let metadata = std::fs::metadata(&path).map_err(io_error(&path))?;
+            if metadata.is_dir() {
+                pending.push(path);
+            } else if metadata.is_file() {
+                let relative = path
+                    .strip_prefix(root)
+                    .map_err(|_| PublishError::NonUtf8Path(path.display().to_string()))?;
+                let relative = relative
+                    .to_str()
+                    .ok_or_else(|| PublishError::NonUtf8Path(path.display().to_string()))?
+                    .replace(std::path::MAIN_SEPARATOR, "/");
+                files.push(SourceFile {
+                    absolute: path,
+                    relative,
+                });
+            }
+        }
+    }
+    files.sort_by(|a, b| a.relative.cmp(&b.relative));
+    Ok(files)
+}
+
+/// The directory the checkpoint's files live in, and the files themselves.
+fn sources(path: &Path) -> Result<(PathBuf, Vec<SourceFile>), PublishError> {
+    let absolute = std::fs::canonicalize(path).map_err(io_error(path))?;
+    let metadata = std::fs::metadata(&absolute).map_err(io_error(path))?;
+    if metadata.is_dir() {
+        let files = list_files(&absolute)?;
+        if files.is_empty() {
+            return Err(PublishError::Empty(path.display().to_string()));
+        }
+        return Ok((absolute, files));
+    }
+    let name = absolute
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| PublishError::NonUtf8Path(path.display().to_string()))?
+        .to_owned();
+    let root = absolute
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/"));
+    Ok((
+        root,
+        vec![SourceFile {
+            absolute,
+            relative: name,
+        }],
+    ))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Chunks, hashes and signs the checkpoint at `request.path` and records it in `store` as
+/// held and complete. Returns the signed manifest; its id is the checkpoint id.
+pub fn publish(
+    store: &Store,
+    key: &SigningKey,
+    request: &PublishRequest,
+) -> Result<SignedManifest, PublishError> {
+    let (root, files) = sources(&request.path)?;
+    let mut entries = Vec::with_capacity(files.len());
+    let mut locations = Vec::new();
+    for file in &files {
+        let chunked = chunk_file(&file.absolute, &file.relative)?;
+        let entry = FileEntry {
+            path: file.relative.clone(),
+            size: chunked.size,
+            id: chunked.id,
+            chunks: chunked.chunks,
+            tensors: chunked.tensors,
+        };
+        let path = file.absolute.display().to_string();
+        for (offset, chunk) in entry.chunk_offsets() {
+            locations.push((
+                chunk.id,
+                ChunkLocation {
+                    path: path.clone(),
+                    offset,
+                    len: chunk.len,
+                },
+            ));
+        }
+        entries.push(entry);
+    }
+    let manifest = Manifest {
+        publisher: key.verifying_key().to_bytes(),
+        name: request.name.clone(),
+        tag: request.tag.clone(),
+        parent: request.parent,
+        created_ms: now_ms(),
+        metadata: request.metadata.clone(),
+        files: entries,
+    };
+    let signed = SignedManifest::sign(manifest, key)?;
+    debug_assert_eq!(MANIFEST_VERSION, 1);
+    store.put_chunk_locations(&locations)?;
+    store.put_manifest(&signed)?;
+    for file in &signed.manifest().files {
+        store.put_file(&file.id, &signed.id())?;
+    }
+    store.put_held(
+        &signed.id(),
+        &HeldCheckpoint {
+            root: root.display().to_string(),
+            complete: true,
+            published: true,
+        },
+    )?;
+    store.flush()?;
+    Ok(signed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::read_chunk;
+
+    #[test]
+    fn publishing_a_directory_records_every_chunk_in_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ckpt = dir.path().join("ckpt");
+        std::fs::create_dir_all(ckpt.join("sub")).expect("mkdir");
+        std::fs::write(ckpt.join("config.json"), b"{\"layers\": 2}").expect("write");
+        std::fs::write(ckpt.join("sub/blob.bin"), vec![7u8; 3_000_000]).expect("write");
+        std::fs::write(ckpt.join("empty"), b"").expect("write");
+        let store = Store::open(&dir.path().join("store")).expect("store");
+        let key = SigningKey::from_bytes(&[5; 32]);
+        let request = PublishRequest {
+            path: ckpt.clone(),
+            name: "tiny".into(),
+            tag: Some("v1".into()),
+            parent: None,
+            metadata: BTreeMap::new(),
+        };
+        let signed = publish(&store, &key, &request).expect("publish");
+        let paths: Vec<&str> = signed.manifest().files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["config.json", "empty", "sub/blob.bin"]);
+        assert_eq!(store.manifest(&signed.id()).expect("get"), Some(signed.clone()));
+        assert_eq!(store.chunks_held(&signed).expect("count"), signed.manifest().chunk_count());
+        let blob = &signed.manifest().files[2];
+        assert_eq!(blob.id, Id::of(&vec![7u8; 3_000_000]));
+        for chunk in &blob.chunks {
+            let location = store.chunk_location(&chunk.id).expect("get").expect("held");
+            assert_eq!(read_chunk(&chunk.id, &location).expect("read").len(), chunk.len as usize);
+        }
+        let by_file = store.manifest_for(&blob.id).expect("get").expect("found");
+        assert_eq!(by_file.id(), signed.id());
+    }
+
+    #[test]
+    fn unreadable_paths_and_empty_dirs_are_clear_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("store")).expect("store");
+        let key = SigningKey::from_bytes(&[5; 32]);
+        let mut request = PublishRequest {
+            path: dir.path().join("missing"),
+            name: "x".into(),
+            tag: None,
+            parent: None,
+            metadata: BTreeMap::new(),
+        };
+        let err = publish(&store, &key, &request).expect_err("missing");
+        assert!(err.to_string().contains("cannot read"), "{err}");
+        std::fs::create_dir(dir.path().join("empty")).expect("mkdir");
+        request.path = dir.path().join("empty");
+        let err = publish(&store, &key, &request).expect_err("empty");
+        assert!(err.to_string().contains("holds no files"), "{err}");
+    }
+}

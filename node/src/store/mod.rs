@@ -1,0 +1,244 @@
+//! The node's store: metadata in sled, bulk bytes in plain files.
+//!
+//! sled trees (names carry a format version):
+//!
+//! - `manifests/v1`: checkpoint id → signed manifest bytes (verified before insertion).
+//! - `chunks/v1`: chunk id → [`ChunkLocation`], the file and offset holding its verified
+//!   bytes. A chunk gets a location only after its bytes are written and synced, so a node
+//!   killed at any instant restarts into a store whose every location is good.
+//! - `held/v1`: checkpoint id → [`HeldCheckpoint`], where its files live and whether all of
+//!   them are complete.
+//! - `files/v1`: file id → the checkpoint id whose manifest lists it.
+//!
+//! Chunk bytes are never copied into the store: a published checkpoint is served from the
+//! files it was published from, and a fetched one from the files it was written to.
+
+mod chunk_io;
+mod records;
+
+use std::path::Path;
+
+use ostrom_protocol::{Id, SignedManifest};
+
+pub use chunk_io::{read_chunk, write_at, ChunkReadError};
+pub use records::{ChunkLocation, HeldCheckpoint};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the database.
+    #[error("the store at {0} is in use by another process (is a node already running on this home?)")]
+    Locked(String),
+    /// sled failed.
+    #[error("store database error: {0}")]
+    Db(#[from] sled::Error),
+    /// A stored value does not decode: the database is damaged.
+    #[error("damaged store entry in {tree}: {reason}")]
+    Damaged {
+        /// The tree.
+        tree: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+const MANIFESTS: &str = "manifests/v1";
+const CHUNKS: &str = "chunks/v1";
+const HELD: &str = "held/v1";
+const FILES: &str = "files/v1";
+
+/// The node's metadata store. Cheap to clone; all clones share one database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    manifests: sled::Tree,
+    chunks: sled::Tree,
+    held: sled::Tree,
+    files: sled::Tree,
+}
+
+fn id_key(key: &[u8], tree: &'static str) -> Result<Id, StoreError> {
+    let bytes: [u8; 32] = key.try_into().map_err(|_| StoreError::Damaged {
+        tree,
+        reason: format!("key of {} bytes", key.len()),
+    })?;
+    Ok(Id(bytes))
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
+            sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                StoreError::Locked(dir.display().to_string())
+            }
+            sled::Error::Io(ref io) if io.to_string().contains("lock") => {
+                StoreError::Locked(dir.display().to_string())
+            }
+            other => StoreError::Db(other),
+        })?;
+        Ok(Self {
+            manifests: db.open_tree(MANIFESTS)?,
+            chunks: db.open_tree(CHUNKS)?,
+            held: db.open_tree(HELD)?,
+            files: db.open_tree(FILES)?,
+            db,
+        })
+    }
+
+    /// Makes every change so far durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Stores a verified manifest.
+    pub fn put_manifest(&self, manifest: &SignedManifest) -> Result<(), StoreError> {
+        self.manifests
+            .insert(manifest.id().as_bytes(), manifest.bytes())?;
+        Ok(())
+    }
+
+    /// The manifest of checkpoint `id`, verified again as it is read.
+    pub fn manifest(&self, id: &Id) -> Result<Option<SignedManifest>, StoreError> {
+        let Some(bytes) = self.manifests.get(id.as_bytes())? else {
+            return Ok(None);
+        };
+        SignedManifest::from_bytes(bytes.to_vec())
+            .map(Some)
+            .map_err(|e| StoreError::Damaged {
+                tree: MANIFESTS,
+                reason: e.to_string(),
+            })
+    }
+
+    /// Every stored manifest.
+    pub fn manifests(&self) -> Result<Vec<SignedManifest>, StoreError> {
+        let mut all = Vec::new();
+        for entry in self.manifests.iter() {
+            let (_, bytes) = entry?;
+            all.push(
+                SignedManifest::from_bytes(bytes.to_vec()).map_err(|e| StoreError::Damaged {
+                    tree: MANIFESTS,
+                    reason: e.to_string(),
+                })?,
+            );
+        }
+        Ok(all)
+    }
+
+    /// The manifest for `id`, which names a checkpoint or a file of a held checkpoint.
+    pub fn manifest_for(&self, id: &Id) -> Result<Option<SignedManifest>, StoreError> {
+        if let Some(manifest) = self.manifest(id)? {
+            return Ok(Some(manifest));
+        }
+        match self.files.get(id.as_bytes())? {
+            Some(checkpoint) => self.manifest(&id_key(&checkpoint, FILES)?),
+            None => Ok(None),
+        }
+    }
+
+    /// Where the verified bytes of chunk `id` lie, if this node holds them.
+    pub fn chunk_location(&self, id: &Id) -> Result<Option<ChunkLocation>, StoreError> {
+        match self.chunks.get(id.as_bytes())? {
+            Some(bytes) => ChunkLocation::decode(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Records where verified, synced chunks lie, in one atomic batch.
+    pub fn put_chunk_locations(&self, entries: &[(Id, ChunkLocation)]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (id, location) in entries {
+            batch.insert(id.as_bytes(), location.encode());
+        }
+        self.chunks.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Forgets a chunk location that turned out to be bad.
+    pub fn remove_chunk_location(&self, id: &Id) -> Result<(), StoreError> {
+        self.chunks.remove(id.as_bytes())?;
+        Ok(())
+    }
+
+    /// Records that this node holds (part of) checkpoint `id`.
+    pub fn put_held(&self, id: &Id, held: &HeldCheckpoint) -> Result<(), StoreError> {
+        self.held.insert(id.as_bytes(), held.encode())?;
+        Ok(())
+    }
+
+    /// What this node holds of checkpoint `id`.
+    pub fn held(&self, id: &Id) -> Result<Option<HeldCheckpoint>, StoreError> {
+        match self.held.get(id.as_bytes())? {
+            Some(bytes) => HeldCheckpoint::decode(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every checkpoint this node holds, complete or not.
+    pub fn all_held(&self) -> Result<Vec<(Id, HeldCheckpoint)>, StoreError> {
+        let mut all = Vec::new();
+        for entry in self.held.iter() {
+            let (key, value) = entry?;
+            all.push((id_key(&key, HELD)?, HeldCheckpoint::decode(&value)?));
+        }
+        Ok(all)
+    }
+
+    /// Records that file `file` is listed by checkpoint `checkpoint`, held complete.
+    pub fn put_file(&self, file: &Id, checkpoint: &Id) -> Result<(), StoreError> {
+        self.files.insert(file.as_bytes(), checkpoint.as_bytes())?;
+        Ok(())
+    }
+
+    /// How many chunks of `manifest` this node holds verified bytes of.
+    pub fn chunks_held(&self, manifest: &SignedManifest) -> Result<usize, StoreError> {
+        let mut held = 0;
+        for file in &manifest.manifest().files {
+            for chunk in &file.chunks {
+                if self.chunks.contains_key(chunk.id.as_bytes())? {
+                    held += 1;
+                }
+            }
+        }
+        Ok(held)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_locations_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let id = Id::of(b"chunk");
+        let location = ChunkLocation {
+            path: "/data/w.safetensors".into(),
+            offset: 4096,
+            len: 10,
+        };
+        {
+            let store = Store::open(dir.path()).expect("open");
+            store
+                .put_chunk_locations(&[(id, location.clone())])
+                .expect("put");
+            store.flush().expect("flush");
+        }
+        let store = Store::open(dir.path()).expect("reopen");
+        assert_eq!(store.chunk_location(&id).expect("get"), Some(location));
+        store.remove_chunk_location(&id).expect("remove");
+        assert_eq!(store.chunk_location(&id).expect("get"), None);
+    }
+
+    #[test]
+    fn a_second_opener_is_told_the_store_is_in_use() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let _first = Store::open(dir.path()).expect("open");
+        // sled's lock is per process; a second process is refused. Within one process
+        // sled shares the lock, so only check that opening again does not corrupt.
+        let second = Store::open(dir.path());
+        assert!(second.is_ok() || matches!(second, Err(StoreError::Locked(_))));
+    }
+}

@@ -1,0 +1,45 @@
+//! Every size limit of the protocol, in one place (SPEC.md, "Limits").
+
+/// Largest chunk, in bytes. Tensors are split into pieces of at most this size and other
+/// files into pieces of exactly this size (the last one shorter).
+pub const MAX_CHUNK_SIZE: u32 = 1 << 20;
+
+/// Largest encoded signed manifest, in bytes.
+pub const MAX_MANIFEST_SIZE: usize = 64 << 20;
+
+/// Largest safetensors header (the JSON after the 8-byte length), in bytes; the same limit
+/// the `safetensors` library applies.
+pub const MAX_SAFETENSORS_HEADER: u64 = 100_000_000;
+
+/// Most files in one manifest.
+pub const MAX_FILES: usize = 100_000;
+
+/// Most bytes in a file path inside a manifest.
+pub const MAX_PATH_LEN: usize = 4096;
+
+/// Most bytes in a model name.
+pub const MAX_NAME_LEN: usize = 256;
+
+/// Most bytes in a tag.
+pub const MAX_TAG_LEN: usize = 128;
+
+/// Most metadata entries in a manifest.
+pub const MAX_METADATA_ENTRIES: usize = 256;
+
+/// Most bytes in a metadata key.
+pub const MAX_METADATA_KEY_LEN: usize = 128;
+
+/// Most bytes in a metadata value.
+pub const MAX_METADATA_VALUE_LEN: usize = 4096;
+
+/// Most bytes in a tensor name or dtype string.
+pub const MAX_TENSOR_NAME_LEN: usize = 1024;
+
+/// Most dimensions in a tensor shape.
+pub const MAX_TENSOR_RANK: usize = 16;
+
+/// Most ids in one want-have, want-block, have, dont-have or cancel message.
+pub const MAX_IDS_PER_MESSAGE: usize = 1024;
+
+/// Largest exchange frame of any kind (a manifest message with its framing).
+pub const MAX_FRAME_SIZE: usize = MAX_MANIFEST_SIZE + 1024;

@@ -1,0 +1,137 @@
+//! The command line: every subcommand, flag and its help text.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Ostrom: pool AI model weights peer to peer. Publish a checkpoint as a signed manifest,
+/// fetch it by id from every node that holds it, every byte verified.
+#[derive(Debug, Parser)]
+#[command(name = "ostrom", version, propagate_version = true)]
+pub struct Cli {
+    /// The node home: keys, config.toml, store [default: ~/.ostrom]
+    #[arg(long, env = "OSTROM_HOME", global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a node home: node identity, publisher key, API token, config.toml.
+    Init,
+    /// Run and manage the node daemon.
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Print the node's peer id and, while it runs, its listen addresses.
+    Id(JsonFlag),
+    /// Publish a file or directory as a signed checkpoint; prints its id last.
+    Publish(PublishArgs),
+    /// Fetch a checkpoint or a file by id from the nodes that hold it.
+    Fetch(FetchArgs),
+    /// List the checkpoints this node knows.
+    Ls(JsonFlag),
+    /// Show one checkpoint (by checkpoint id or file id).
+    Show(ShowArgs),
+    /// Print the id of every file under PATH (the same hash `b3sum` prints) and check
+    /// safetensors headers.
+    Verify(VerifyArgs),
+}
+
+/// `ostrom node ...`
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Run the node in the foreground until SIGINT or SIGTERM.
+    ///
+    /// When ready it prints `api URL`, one `listen MULTIADDR` line per address and `ready`
+    /// on stdout; logs go to stderr (RUST_LOG sets the level).
+    Run(RunArgs),
+}
+
+/// `--json`
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ostrom node run`
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Listen on this multiaddr (repeatable) [default: from config.toml]
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<String>,
+    /// Join the network through this peer, a multiaddr ending in /p2p/PEER_ID
+    /// (repeatable; added to config.toml's list).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootstrap: Vec<String>,
+    /// Loopback address of the control API [default: from config.toml]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub api: Option<SocketAddr>,
+    /// Serve deliberately bad data, for testing other nodes: corrupt-blocks or
+    /// forge-manifests.
+    #[arg(long, value_name = "MODE", default_value = "none")]
+    pub misbehave: String,
+}
+
+/// `ostrom publish`
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// A file or a directory (its files, recursively, make the checkpoint).
+    pub path: PathBuf,
+    /// Model name, e.g. gpt-small.
+    #[arg(long)]
+    pub name: String,
+    /// Tag, e.g. step-12000.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Id of the checkpoint this one descends from.
+    #[arg(long, value_name = "ID")]
+    pub parent: Option<String>,
+    /// Metadata entry (repeatable), e.g. --meta license=apache-2.0.
+    #[arg(long = "meta", value_name = "KEY=VALUE")]
+    pub metadata: Vec<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ostrom fetch`
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// A checkpoint id or a file id (64 hex digits).
+    pub id: String,
+    /// Directory to write the files into, at their paths in the checkpoint.
+    #[arg(short = 'o', long = "out", value_name = "OUTDIR")]
+    pub out: PathBuf,
+    /// How long to look for holders, e.g. 30s or 5m [default: from config.toml]
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ostrom show`
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A checkpoint id or a file id.
+    pub id: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ostrom verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A file or a directory.
+    pub path: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}

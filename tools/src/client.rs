@@ -1,0 +1,72 @@
+//! The client side of a running node's control API.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use ostrom_node::api::types::ErrorBody;
+use ostrom_node::Home;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A connection to the node running on a home.
+pub struct ApiClient {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl ApiClient {
+    /// Connects to the node running on `home`, or `None` when none answers there.
+    pub async fn connect(home: &Home) -> Option<Self> {
+        let addr = home.running_api_addr()?;
+        let base = format!("http://{addr}");
+        let http = reqwest::Client::new();
+        let alive = http
+            .get(format!("{base}/v1/info"))
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if !alive {
+            return None;
+        }
+        Some(Self {
+            base,
+            token: home.api_token().unwrap_or_default(),
+            http,
+        })
+    }
+
+    async fn answer<T: DeserializeOwned>(response: reqwest::Response) -> Result<T> {
+        let status = response.status();
+        if status.is_success() {
+            return response.json().await.context("unreadable answer from the node");
+        }
+        let body: Option<ErrorBody> = response.json().await.ok();
+        Err(anyhow!(body.map(|b| b.error).unwrap_or_else(|| format!("the node answered {status}"))))
+    }
+
+    /// `GET path`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .context("the node stopped answering")?;
+        Self::answer(response).await
+    }
+
+    /// `POST path` with a JSON body and the API token.
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .context("the node stopped answering")?;
+        Self::answer(response).await
+    }
+}

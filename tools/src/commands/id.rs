@@ -1,0 +1,33 @@
+//! `ostrom id`: the node's peer id and listen addresses.
+
+use anyhow::Result;
+use ostrom_node::api::types::NodeInfo;
+use ostrom_node::Home;
+
+use crate::client::ApiClient;
+
+pub async fn run(home: &Home, json: bool) -> Result<()> {
+    let info = match ApiClient::connect(home).await {
+        Some(client) => client.get::<NodeInfo>("/v1/info").await?,
+        None => {
+            if !json {
+                eprintln!("note: no node is running on {}; listen addresses are known only while it runs", home.root().display());
+            }
+            NodeInfo {
+                peer_id: home.node_keypair()?.public().to_peer_id().to_string(),
+                addrs: vec![],
+                publisher_key: hex::encode(home.publisher_key()?.verifying_key().to_bytes()),
+                connected_peers: 0,
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            }
+        }
+    };
+    if json {
+        return super::print_json(&info);
+    }
+    println!("{}", info.peer_id);
+    for addr in &info.addrs {
+        println!("{addr}");
+    }
+    Ok(())
+}

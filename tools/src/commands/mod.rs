@@ -1,0 +1,67 @@
+//! One module per subcommand; [`run`] dispatches.
+
+mod fetch;
+mod id;
+mod init;
+mod inspect;
+mod node_run;
+mod publish;
+mod verify;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use ostrom_node::Home;
+
+use crate::cli::{Cli, Command, NodeCommand};
+
+/// The node home from `--home`, `OSTROM_HOME` or `~/.ostrom`.
+fn home(cli_home: Option<PathBuf>) -> Result<Home> {
+    if let Some(dir) = cli_home {
+        return Ok(Home::new(dir));
+    }
+    let base = std::env::var_os("HOME").context("no --home given and $HOME is not set")?;
+    Ok(Home::new(PathBuf::from(base).join(".ostrom")))
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the default level.
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let home = home(cli.home)?;
+    match cli.command {
+        Command::Node(NodeCommand::Run(args)) => {
+            init_logging("info,libp2p=warn");
+            node_run::run(&home, args).await
+        }
+        command => {
+            init_logging("warn");
+            match command {
+                Command::Init => init::run(&home),
+                Command::Id(flag) => id::run(&home, flag.json).await,
+                Command::Publish(args) => publish::run(&home, args).await,
+                Command::Fetch(args) => fetch::run(&home, args).await,
+                Command::Ls(flag) => inspect::list(&home, flag.json).await,
+                Command::Show(args) => inspect::show(&home, args).await,
+                Command::Verify(args) => verify::run(args),
+                Command::Node(_) => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+/// Prints `value` as pretty JSON on stdout.
+fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! `ostrom node run`: the daemon in the foreground.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use ostrom_node::api::server;
+use ostrom_node::exchange::Misbehavior;
+use ostrom_node::{Home, Multiaddr, Node, NodeOptions};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::cli::RunArgs;
+
+fn parse_addrs(texts: &[String], flag: &str) -> Result<Vec<Multiaddr>> {
+    texts
+        .iter()
+        .map(|t| t.parse().with_context(|| format!("{flag} {t:?} is not a multiaddr")))
+        .collect()
+}
+
+pub async fn run(home: &Home, args: RunArgs) -> Result<()> {
+    let misbehavior: Misbehavior = args.misbehave.parse().map_err(anyhow::Error::msg)?;
+    let config = home.config()?;
+    let options = NodeOptions {
+        listen: parse_addrs(&args.listen, "--listen")?,
+        bootstrap: parse_addrs(&args.bootstrap, "--bootstrap")?,
+        api: Some(args.api.unwrap_or(config.api)),
+        misbehavior,
+    };
+    let api_addr = options.api.unwrap_or(config.api);
+    let node = Node::start(home.clone(), options).await?;
+    let (bound, api_task) = server::serve(node.clone(), api_addr).await?;
+    if misbehavior != Misbehavior::None {
+        tracing::warn!(%misbehavior, "this node deliberately serves bad data");
+    }
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "api http://{bound}")?;
+        for addr in node.network().listen_addrs() {
+            writeln!(out, "listen {addr}")?;
+        }
+        writeln!(out, "ready")?;
+        out.flush()?;
+    }
+    tracing::info!(peer = %node.network().local_peer_id(), api = %bound, "node running");
+
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate.recv() => {},
+    }
+    tracing::info!("shutting down");
+    api_task.abort();
+    let _ = std::fs::remove_file(home.api_addr_path());
+    node.shutdown().await;
+    Ok(())
+}

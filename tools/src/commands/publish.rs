@@ -1,0 +1,86 @@
+//! `ostrom publish`: through the running node, or straight into the store when none runs
+//! (the checkpoint is then announced when the node next starts).
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use ostrom_node::api::types::{PublishBody, PublishOutcome};
+use ostrom_node::node::publish_outcome;
+use ostrom_node::publish::{publish, PublishRequest};
+use ostrom_node::store::Store;
+use ostrom_node::Home;
+
+use crate::cli::PublishArgs;
+use crate::client::ApiClient;
+use crate::format;
+
+fn parse_metadata(entries: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut metadata = BTreeMap::new();
+    for entry in entries {
+        let Some((key, value)) = entry.split_once('=') else {
+            bail!("--meta {entry:?} must be KEY=VALUE");
+        };
+        metadata.insert(key.to_owned(), value.to_owned());
+    }
+    Ok(metadata)
+}
+
+pub async fn run(home: &Home, args: PublishArgs) -> Result<()> {
+    let path = std::fs::canonicalize(&args.path)
+        .with_context(|| format!("cannot read {}", args.path.display()))?;
+    let parent = args
+        .parent
+        .as_deref()
+        .map(|p| p.parse().context("--parent"))
+        .transpose()?;
+    let metadata = parse_metadata(&args.metadata)?;
+    let outcome: PublishOutcome = match ApiClient::connect(home).await {
+        Some(client) => {
+            let body = PublishBody {
+                path: path.display().to_string(),
+                name: args.name,
+                tag: args.tag,
+                parent: args.parent,
+                metadata,
+            };
+            client.post("/v1/publish", &body).await?
+        }
+        None => {
+            let store = Store::open(&home.store_dir())?;
+            let key = home.publisher_key()?;
+            let request = PublishRequest {
+                path,
+                name: args.name,
+                tag: args.tag,
+                parent,
+                metadata,
+            };
+            let started = Instant::now();
+            let signed = tokio::task::spawn_blocking(move || publish(&store, &key, &request)).await??;
+            eprintln!(
+                "note: no node is running on {}; the checkpoint is stored there and will be announced when `ostrom node run` starts",
+                home.root().display()
+            );
+            publish_outcome(&signed, started.elapsed().as_secs_f64(), false)
+        }
+    };
+    if args.json {
+        return super::print_json(&outcome);
+    }
+    println!(
+        "published {}{} ({} files, {}, {} chunks) in {:.2}s ({})",
+        outcome.name,
+        outcome.tag.as_deref().map(|t| format!("@{t}")).unwrap_or_default(),
+        outcome.files.len(),
+        format::bytes(outcome.bytes),
+        outcome.chunks,
+        outcome.seconds,
+        format::rate(outcome.bytes, outcome.seconds),
+    );
+    for file in &outcome.files {
+        println!("  {}  {}  {}", file.id, format::bytes(file.size), file.path);
+    }
+    println!("{}", outcome.id);
+    Ok(())
+}
