@@ -56,7 +56,9 @@ impl Default for Config {
         Self {
             listen: vec![
                 "/ip4/0.0.0.0/tcp/4001".parse().expect("valid literal"),
-                "/ip4/0.0.0.0/udp/4001/quic-v1".parse().expect("valid literal"),
+                "/ip4/0.0.0.0/udp/4001/quic-v1"
+                    .parse()
+                    .expect("valid literal"),
             ],
             bootstrap: vec![],
             api: SocketAddr::from(([127, 0, 0, 1], 4101)),

@@ -210,7 +210,10 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert!(home.init().expect("again").already_initialized);
-        assert_eq!(home.publisher_key().expect("key").to_bytes(), key.to_bytes());
+        assert_eq!(
+            home.publisher_key().expect("key").to_bytes(),
+            key.to_bytes()
+        );
         assert_eq!(home.config().expect("config"), Config::default());
         home.node_keypair().expect("identity");
     }

@@ -18,6 +18,9 @@ use crate::network::{self, NetworkConfig, NetworkError, NetworkHandle};
 use crate::publish::{self, PublishError, PublishRequest};
 use crate::store::{Store, StoreError};
 
+/// How long a starting node waits for a first peer before announcing what it holds.
+const FIRST_ANNOUNCE_WAIT: Duration = Duration::from_secs(10);
+
 /// How to run a node, on top of its home's configuration.
 #[derive(Debug, Clone)]
 pub struct NodeOptions {
@@ -92,15 +95,7 @@ impl Node {
         };
         let mut bootstrap = config.bootstrap.clone();
         bootstrap.extend(options.bootstrap.iter().cloned());
-        let network = network::start(
-            keypair,
-            NetworkConfig {
-                listen,
-                bootstrap,
-                reannounce_interval: config.reannounce_interval,
-            },
-        )
-        .await?;
+        let network = network::start(keypair, NetworkConfig { listen, bootstrap }).await?;
         serve::spawn(&network, store.clone(), options.misbehavior);
         let fetcher = Fetcher::new(
             network.clone(),
@@ -121,7 +116,7 @@ impl Node {
             }),
         };
         let announcer = node.clone();
-        tokio::spawn(async move { announcer.announce_held().await });
+        tokio::spawn(async move { announcer.keep_announcing().await });
         Ok(node)
     }
 
@@ -150,10 +145,28 @@ impl Node {
         let network = &self.inner.network;
         NodeInfo {
             peer_id: network.local_peer_id().to_string(),
-            addrs: network.listen_addrs().iter().map(ToString::to_string).collect(),
+            addrs: network
+                .listen_addrs()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             publisher_key: hex::encode(self.inner.publisher.verifying_key().to_bytes()),
-            connected_peers: network.connected_peers().await.map(|p| p.len()).unwrap_or(0),
+            connected_peers: network
+                .connected_peers()
+                .await
+                .map(|p| p.len())
+                .unwrap_or(0),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
+
+    /// Announces what this node holds once it has a peer to tell (or after a short wait),
+    /// then again every reannounce interval, so provider records never expire.
+    async fn keep_announcing(self) {
+        self.inner.network.wait_connected(FIRST_ANNOUNCE_WAIT).await;
+        loop {
+            self.announce_held().await;
+            tokio::time::sleep(self.inner.config.reannounce_interval).await;
         }
     }
 
@@ -166,7 +179,7 @@ impl Node {
                 return;
             }
         };
-        for (id, checkpoint) in held.into_iter().filter(|(_, h)| h.complete) {
+        for (id, _) in held.into_iter().filter(|(_, h)| h.complete) {
             match self.inner.store.manifest(&id) {
                 Ok(Some(signed)) => {
                     self.announce(&signed).await;
@@ -174,7 +187,6 @@ impl Node {
                 Ok(None) => tracing::warn!(%id, "held checkpoint has no manifest"),
                 Err(error) => tracing::warn!(%id, %error, "cannot read manifest"),
             }
-            let _ = checkpoint;
         }
     }
 

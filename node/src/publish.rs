@@ -220,15 +220,29 @@ mod tests {
             metadata: BTreeMap::new(),
         };
         let signed = publish(&store, &key, &request).expect("publish");
-        let paths: Vec<&str> = signed.manifest().files.iter().map(|f| f.path.as_str()).collect();
+        let paths: Vec<&str> = signed
+            .manifest()
+            .files
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect();
         assert_eq!(paths, ["config.json", "empty", "sub/blob.bin"]);
-        assert_eq!(store.manifest(&signed.id()).expect("get"), Some(signed.clone()));
-        assert_eq!(store.chunks_held(&signed).expect("count"), signed.manifest().chunk_count());
+        assert_eq!(
+            store.manifest(&signed.id()).expect("get"),
+            Some(signed.clone())
+        );
+        assert_eq!(
+            store.chunks_held(&signed).expect("count"),
+            signed.manifest().chunk_count()
+        );
         let blob = &signed.manifest().files[2];
         assert_eq!(blob.id, Id::of(&vec![7u8; 3_000_000]));
         for chunk in &blob.chunks {
             let location = store.chunk_location(&chunk.id).expect("get").expect("held");
-            assert_eq!(read_chunk(&chunk.id, &location).expect("read").len(), chunk.len as usize);
+            assert_eq!(
+                read_chunk(&chunk.id, &location).expect("read").len(),
+                chunk.len as usize
+            );
         }
         let by_file = store.manifest_for(&blob.id).expect("get").expect("found");
         assert_eq!(by_file.id(), signed.id());

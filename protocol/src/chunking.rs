@@ -127,7 +127,9 @@ pub fn plain_layout(size: u64) -> Layout {
 /// 8-byte length and the whole JSON header. `size` is the size of the whole file.
 pub fn safetensors_layout(head: &[u8], size: u64) -> Result<Layout, String> {
     let Some(length_bytes) = head.get(..8) else {
-        return Err(format!("file is {size} bytes, shorter than the 8-byte header length"));
+        return Err(format!(
+            "file is {size} bytes, shorter than the 8-byte header length"
+        ));
     };
     let mut length = [0u8; 8];
     length.copy_from_slice(length_bytes);
@@ -155,15 +157,25 @@ pub fn safetensors_layout(head: &[u8], size: u64) -> Result<Layout, String> {
             size - data_start
         ));
     }
+    // File order; empty tensors that share an offset are ordered by name, so the same file
+    // always gives the same manifest.
+    let mut tensors: Vec<(String, &safetensors::tensor::TensorInfo)> =
+        metadata.tensors().into_iter().collect();
+    tensors.sort_by(|(a_name, a), (b_name, b)| {
+        a.data_offsets
+            .cmp(&b.data_offsets)
+            .then_with(|| a_name.cmp(b_name))
+    });
     let mut layout = Layout::default();
     split_region(0, data_start, &mut layout.pieces);
-    for name in metadata.offset_keys() {
-        let Some(info) = metadata.info(&name) else {
-            return Err(format!("tensor {name:?} vanished from the header"));
-        };
+    for (name, info) in tensors {
         let (begin, end) = info.data_offsets;
         let first_chunk = layout.pieces.len() as u32;
-        split_region(data_start + begin as u64, (end - begin) as u64, &mut layout.pieces);
+        split_region(
+            data_start + begin as u64,
+            (end - begin) as u64,
+            &mut layout.pieces,
+        );
         layout.tensors.push(TensorLayout {
             name,
             dtype: format!("{:?}", info.dtype),
@@ -190,7 +202,9 @@ pub fn layout_of(file: &mut File, display: &str, size: u64) -> Result<Layout, Ch
     };
     let mut length = [0u8; 8];
     if size < 8 {
-        return Err(bad(format!("file is {size} bytes, shorter than the 8-byte header length")));
+        return Err(bad(format!(
+            "file is {size} bytes, shorter than the 8-byte header length"
+        )));
     }
     file.read_exact(&mut length).map_err(io)?;
     let header_len = u64::from_le_bytes(length);
@@ -332,7 +346,8 @@ mod tests {
         assert_eq!(counts, expected_counts);
         let mut offset = header_len as usize;
         for (tensor, &size) in chunked.tensors.iter().zip(&sizes) {
-            let range = tensor.first_chunk as usize..(tensor.first_chunk + tensor.chunk_count) as usize;
+            let range =
+                tensor.first_chunk as usize..(tensor.first_chunk + tensor.chunk_count) as usize;
             let len: usize = chunked.chunks[range].iter().map(|c| c.len as usize).sum();
             assert_eq!(len, size, "{}", tensor.name);
             offset += len;
@@ -384,7 +399,9 @@ mod tests {
         for (what, bytes) in cases {
             let (_dir, path) = write_temp("m.safetensors", &bytes);
             match chunk_file(&path, "m.safetensors") {
-                Err(ChunkError::Safetensors { reason, .. }) => assert!(!reason.is_empty(), "{what}"),
+                Err(ChunkError::Safetensors { reason, .. }) => {
+                    assert!(!reason.is_empty(), "{what}")
+                }
                 other => panic!("{what}: expected a safetensors error, got {other:?}"),
             }
         }

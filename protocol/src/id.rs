@@ -15,7 +15,9 @@ pub struct Id(pub [u8; 32]);
 
 /// A string that is not an id's text form.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("not an id: expected 64 lowercase hex digits (a BLAKE3 hash, as b3sum prints), got {got:?}")]
+#[error(
+    "not an id: expected 64 lowercase hex digits (a BLAKE3 hash, as b3sum prints), got {got:?}"
+)]
 pub struct ParseIdError {
     got: String,
 }

@@ -118,10 +118,15 @@ fn check_text(what: &str, text: &str, max: usize) -> Result<(), ManifestError> {
         return Err(invalid(format!("{what} is empty")));
     }
     if text.len() > max {
-        return Err(invalid(format!("{what} is {} bytes, over the limit of {max}", text.len())));
+        return Err(invalid(format!(
+            "{what} is {} bytes, over the limit of {max}",
+            text.len()
+        )));
     }
     if text.chars().any(char::is_control) {
-        return Err(invalid(format!("{what} {text:?} holds a control character")));
+        return Err(invalid(format!(
+            "{what} {text:?} holds a control character"
+        )));
     }
     Ok(())
 }
@@ -214,7 +219,9 @@ impl FileEntry {
         }
         if !is_safetensors(path) {
             if !self.tensors.is_empty() {
-                return Err(invalid(format!("{path}: tensors listed for a non-safetensors file")));
+                return Err(invalid(format!(
+                    "{path}: tensors listed for a non-safetensors file"
+                )));
             }
             let fixed = self
                 .chunks
@@ -232,13 +239,21 @@ impl FileEntry {
         let mut next_free = 0u64;
         for tensor in &self.tensors {
             if tensor.name.is_empty() || tensor.name.len() > MAX_TENSOR_NAME_LEN {
-                return Err(invalid(format!("{path}: a tensor name is empty or too long")));
+                return Err(invalid(format!(
+                    "{path}: a tensor name is empty or too long"
+                )));
             }
             if tensor.dtype.is_empty() || tensor.dtype.len() > MAX_TENSOR_NAME_LEN {
-                return Err(invalid(format!("{path}: tensor {} has a bad dtype", tensor.name)));
+                return Err(invalid(format!(
+                    "{path}: tensor {} has a bad dtype",
+                    tensor.name
+                )));
             }
             if tensor.shape.len() > MAX_TENSOR_RANK {
-                return Err(invalid(format!("{path}: tensor {} has too many dimensions", tensor.name)));
+                return Err(invalid(format!(
+                    "{path}: tensor {} has too many dimensions",
+                    tensor.name
+                )));
             }
             let first = u64::from(tensor.first_chunk);
             let end = first + u64::from(tensor.chunk_count);
@@ -278,7 +293,8 @@ impl SignedManifest {
             return Err(ManifestError::WrongSigner);
         }
         manifest.validate()?;
-        let body = postcard::to_stdvec(&manifest).map_err(|e| ManifestError::Decode(e.to_string()))?;
+        let body =
+            postcard::to_stdvec(&manifest).map_err(|e| ManifestError::Decode(e.to_string()))?;
         let bytes = envelope::seal(MANIFEST_MAGIC, MANIFEST_VERSION, &body, key);
         if bytes.len() > MAX_MANIFEST_SIZE {
             return Err(ManifestError::TooLarge(bytes.len()));
@@ -403,34 +419,71 @@ mod tests {
 
     #[test]
     fn every_rule_is_enforced() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut Manifest)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut Manifest)>;
+        let cases: Vec<(&str, Mutation)> = vec![
             ("empty name", Box::new(|m| m.name.clear())),
-            ("long name", Box::new(|m| m.name = "x".repeat(MAX_NAME_LEN + 1))),
+            (
+                "long name",
+                Box::new(|m| m.name = "x".repeat(MAX_NAME_LEN + 1)),
+            ),
             ("control in tag", Box::new(|m| m.tag = Some("a\nb".into()))),
             ("no files", Box::new(|m| m.files.clear())),
-            ("escaping path", Box::new(|m| m.files[0].path = "../evil".into())),
-            ("absolute path", Box::new(|m| m.files[0].path = "/etc/passwd".into())),
-            ("duplicate path", Box::new(|m| m.files[1].path = "config.json".into())),
-            ("file is also a dir", Box::new(|m| m.files[0].path = "weights".into())),
+            (
+                "escaping path",
+                Box::new(|m| m.files[0].path = "../evil".into()),
+            ),
+            (
+                "absolute path",
+                Box::new(|m| m.files[0].path = "/etc/passwd".into()),
+            ),
+            (
+                "duplicate path",
+                Box::new(|m| m.files[1].path = "config.json".into()),
+            ),
+            (
+                "file is also a dir",
+                Box::new(|m| m.files[0].path = "weights".into()),
+            ),
             ("size mismatch", Box::new(|m| m.files[0].size += 1)),
-            ("zero-length chunk", Box::new(|m| m.files[0].chunks[0].len = 0)),
-            ("oversized chunk", Box::new(|m| {
-                m.files[0].chunks[0].len = MAX_CHUNK_SIZE + 1;
-                m.files[0].size = u64::from(MAX_CHUNK_SIZE) + 1;
-            })),
-            ("uneven plain chunks", Box::new(|m| {
-                m.files[1].chunks[0].len -= 1;
-                m.files[1].chunks[3].len += 1;
-            })),
-            ("tensors on plain file", Box::new(|m| m.files[0].tensors.push(TensorEntry {
-                name: "t".into(), dtype: "F32".into(), shape: vec![], first_chunk: 0, chunk_count: 1,
-            }))),
+            (
+                "zero-length chunk",
+                Box::new(|m| m.files[0].chunks[0].len = 0),
+            ),
+            (
+                "oversized chunk",
+                Box::new(|m| {
+                    m.files[0].chunks[0].len = MAX_CHUNK_SIZE + 1;
+                    m.files[0].size = u64::from(MAX_CHUNK_SIZE) + 1;
+                }),
+            ),
+            (
+                "uneven plain chunks",
+                Box::new(|m| {
+                    m.files[1].chunks[0].len -= 1;
+                    m.files[1].chunks[3].len += 1;
+                }),
+            ),
+            (
+                "tensors on plain file",
+                Box::new(|m| {
+                    m.files[0].tensors.push(TensorEntry {
+                        name: "t".into(),
+                        dtype: "F32".into(),
+                        shape: vec![],
+                        first_chunk: 0,
+                        chunk_count: 1,
+                    })
+                }),
+            ),
         ];
         for (what, mutate) in cases {
             let mut manifest = sample();
             mutate(&mut manifest);
             assert!(manifest.validate().is_err(), "{what} accepted");
-            assert!(SignedManifest::sign(manifest, &key()).is_err(), "{what} signed");
+            assert!(
+                SignedManifest::sign(manifest, &key()).is_err(),
+                "{what} signed"
+            );
         }
     }
 

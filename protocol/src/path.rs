@@ -62,8 +62,17 @@ mod tests {
     #[test]
     fn refuses_paths_that_could_escape() {
         for bad in [
-            "", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a/.", "a/", "a\\..\\b",
-            "a\0b", "C:\\x",
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a/.",
+            "a/",
+            "a\\..\\b",
+            "a\0b",
+            "C:\\x",
         ] {
             assert!(check_relative_path(bad).is_err(), "{bad:?} accepted");
         }

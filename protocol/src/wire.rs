@@ -195,8 +195,12 @@ mod tests {
                 }
             }),
             arb_id().prop_map(|id| Message::WantManifest { id }),
-            (arb_id(), proptest::collection::vec(any::<u8>(), 0..2000))
-                .prop_map(|(id, b)| Message::Manifest { id, bytes: b.into() }),
+            (arb_id(), proptest::collection::vec(any::<u8>(), 0..2000)).prop_map(|(id, b)| {
+                Message::Manifest {
+                    id,
+                    bytes: b.into(),
+                }
+            }),
         ]
     }
 
@@ -227,7 +231,10 @@ mod tests {
         };
         assert!(too_many.encode().is_err());
         let raw = postcard::to_stdvec(&too_many).expect("raw encode");
-        assert!(matches!(Message::decode(&raw), Err(WireError::OverLimit(_))));
+        assert!(matches!(
+            Message::decode(&raw),
+            Err(WireError::OverLimit(_))
+        ));
 
         let big_block = Message::Block {
             id: Id([0; 32]),
@@ -235,7 +242,10 @@ mod tests {
             data: vec![0u8; MAX_CHUNK_SIZE as usize + 1].into(),
         };
         let raw = postcard::to_stdvec(&big_block).expect("raw encode");
-        assert!(matches!(Message::decode(&raw), Err(WireError::OverLimit(_))));
+        assert!(matches!(
+            Message::decode(&raw),
+            Err(WireError::OverLimit(_))
+        ));
 
         let empty_block = Message::Block {
             id: Id([0; 32]),
@@ -255,6 +265,9 @@ mod tests {
 
     #[test]
     fn unknown_message_kind_is_malformed() {
-        assert!(matches!(Message::decode(&[200]), Err(WireError::Malformed(_))));
+        assert!(matches!(
+            Message::decode(&[200]),
+            Err(WireError::Malformed(_))
+        ));
     }
 }

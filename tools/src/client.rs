@@ -40,10 +40,15 @@ impl ApiClient {
     async fn answer<T: DeserializeOwned>(response: reqwest::Response) -> Result<T> {
         let status = response.status();
         if status.is_success() {
-            return response.json().await.context("unreadable answer from the node");
+            return response
+                .json()
+                .await
+                .context("unreadable answer from the node");
         }
         let body: Option<ErrorBody> = response.json().await.ok();
-        Err(anyhow!(body.map(|b| b.error).unwrap_or_else(|| format!("the node answered {status}"))))
+        Err(anyhow!(body
+            .map(|b| b.error)
+            .unwrap_or_else(|| format!("the node answered {status}"))))
     }
 
     /// `GET path`.

@@ -80,7 +80,10 @@ fn parse_id(text: &str) -> Result<Id, ApiError> {
 
 /// Binds the control API on `addr`, writes the bound address into the home's `api.addr`,
 /// and serves until the returned task is dropped or the runtime stops.
-pub async fn serve(node: Node, addr: SocketAddr) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), NodeError> {
+pub async fn serve(
+    node: Node,
+    addr: SocketAddr,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), NodeError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| NodeError::Api { addr, source })?;
@@ -89,7 +92,8 @@ pub async fn serve(node: Node, addr: SocketAddr) -> Result<(SocketAddr, tokio::t
         .map_err(|source| NodeError::Api { addr, source })?;
     let token = node.home().api_token()?;
     let addr_file = node.home().api_addr_path();
-    std::fs::write(&addr_file, format!("{bound}\n")).map_err(|source| NodeError::Api { addr, source })?;
+    std::fs::write(&addr_file, format!("{bound}\n"))
+        .map_err(|source| NodeError::Api { addr, source })?;
     let state = ApiState { node, token };
     let router = Router::new()
         .route("/v1/info", get(info))

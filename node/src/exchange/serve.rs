@@ -88,7 +88,10 @@ async fn serve_stream(
 }
 
 fn take_cancelled(cancelled: &Cancelled, id: &Id) -> bool {
-    cancelled.lock().map(|mut set| set.remove(id)).unwrap_or(false)
+    cancelled
+        .lock()
+        .map(|mut set| set.remove(id))
+        .unwrap_or(false)
 }
 
 async fn answer(
@@ -135,7 +138,12 @@ async fn answer(
         Message::WantManifest { id } => match store.manifest_for(&id) {
             Ok(Some(manifest)) => {
                 let bytes = misbehavior.manifest(manifest.bytes().to_vec());
-                writer.send(&Message::Manifest { id, bytes: bytes.into() }).await?;
+                writer
+                    .send(&Message::Manifest {
+                        id,
+                        bytes: bytes.into(),
+                    })
+                    .await?;
             }
             Ok(None) => writer.send(&Message::DontHave { ids: vec![id] }).await?,
             Err(error) => {
@@ -162,7 +170,8 @@ async fn load_block(store: &Store, id: Id) -> Option<Vec<u8>> {
     let read = tokio::task::spawn_blocking(move || read_chunk(&id, &location)).await;
     match read {
         Ok(Ok(bytes)) => Some(bytes),
-        Ok(Err(error @ ChunkReadError::Changed { .. })) | Ok(Err(error @ ChunkReadError::Io { .. })) => {
+        Ok(Err(error @ ChunkReadError::Changed { .. }))
+        | Ok(Err(error @ ChunkReadError::Io { .. })) => {
             tracing::warn!(%error, "forgetting chunk");
             let _ = store.remove_chunk_location(&id);
             None

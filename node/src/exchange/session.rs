@@ -49,7 +49,11 @@ impl Session {
             let end = loop {
                 match reader.next().await {
                     Some(Ok(message)) => {
-                        if events.send(SessionEvent::Message(peer, message)).await.is_err() {
+                        if events
+                            .send(SessionEvent::Message(peer, message))
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }

@@ -12,7 +12,6 @@ use libp2p::{identify, kad, noise, ping, tcp, yamux, StreamProtocol, Swarm};
 use ostrom_protocol::dht::{IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 
 use super::handle::NetworkError;
-use super::NetworkConfig;
 
 /// How long a provider record lives in the DHT unless announced again.
 pub const PROVIDER_RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -30,12 +29,13 @@ pub struct Behaviour {
     pub stream: libp2p_stream::Behaviour,
 }
 
-fn kademlia(keypair: &Keypair, config: &NetworkConfig) -> kad::Behaviour<MemoryStore> {
+fn kademlia(keypair: &Keypair) -> kad::Behaviour<MemoryStore> {
     let peer_id = keypair.public().to_peer_id();
     let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
     kad_config
         .set_provider_record_ttl(Some(PROVIDER_RECORD_TTL))
-        .set_provider_publication_interval(Some(config.reannounce_interval))
+        // The node announces what it holds itself, on start and every reannounce interval.
+        .set_provider_publication_interval(None)
         .set_query_timeout(Duration::from_secs(30));
     let store = MemoryStore::with_config(
         peer_id,
@@ -54,7 +54,7 @@ fn kademlia(keypair: &Keypair, config: &NetworkConfig) -> kad::Behaviour<MemoryS
 }
 
 /// Builds the swarm: TCP (noise, yamux) and QUIC transports with Ostrom's behaviours.
-pub fn build_swarm(keypair: Keypair, config: &NetworkConfig) -> Result<Swarm<Behaviour>, NetworkError> {
+pub fn build_swarm(keypair: Keypair) -> Result<Swarm<Behaviour>, NetworkError> {
     let transport_error = |e: &dyn std::fmt::Display| NetworkError::Transport(e.to_string());
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -73,7 +73,7 @@ pub fn build_swarm(keypair: Keypair, config: &NetworkConfig) -> Result<Swarm<Beh
                     .with_agent_version(format!("ostrom/{}", env!("CARGO_PKG_VERSION"))),
             ),
             ping: ping::Behaviour::default(),
-            kad: kademlia(key, config),
+            kad: kademlia(key),
             stream: libp2p_stream::Behaviour::new(),
         })
         .map_err(|e| transport_error(&e))?

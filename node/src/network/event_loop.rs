@@ -28,6 +28,7 @@ struct EventLoop {
     pending_providers: HashMap<QueryId, PendingProviders>,
     pending_announces: HashMap<QueryId, oneshot::Sender<Result<(), NetworkError>>>,
     listen_addrs: watch::Sender<Vec<Multiaddr>>,
+    connected: watch::Sender<usize>,
 }
 
 /// Splits a full multiaddr into its peer id and the address before `/p2p/`.
@@ -47,10 +48,12 @@ pub(crate) async fn spawn(
 ) -> Result<NetworkHandle, NetworkError> {
     let mut listeners = HashSet::new();
     for addr in &config.listen {
-        let id = swarm.listen_on(addr.clone()).map_err(|e| NetworkError::Listen {
-            addr: addr.clone(),
-            reason: e.to_string(),
-        })?;
+        let id = swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetworkError::Listen {
+                addr: addr.clone(),
+                reason: e.to_string(),
+            })?;
         listeners.insert(id);
     }
     for addr in &config.bootstrap {
@@ -70,6 +73,7 @@ pub(crate) async fn spawn(
     let control = swarm.behaviour().stream.new_control();
     let (commands_tx, commands) = mpsc::channel(256);
     let (listen_addrs, listen_rx) = watch::channel(Vec::new());
+    let (connected, connected_rx) = watch::channel(0usize);
 
     // Wait for each listener's first address before handing out the handle.
     while !listeners.is_empty() {
@@ -107,6 +111,7 @@ pub(crate) async fn spawn(
         pending_providers: HashMap::new(),
         pending_announces: HashMap::new(),
         listen_addrs,
+        connected,
     };
     tokio::spawn(event_loop.run());
     Ok(NetworkHandle {
@@ -114,6 +119,7 @@ pub(crate) async fn spawn(
         control,
         local_peer_id,
         listen_addrs: listen_rx,
+        connected: connected_rx,
     })
 }
 
@@ -164,7 +170,9 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.on_identify(event),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
             SwarmEvent::NewListenAddr { address, .. } => {
-                let full = address.with_p2p(*self.swarm.local_peer_id()).unwrap_or_else(|a| a);
+                let full = address
+                    .with_p2p(*self.swarm.local_peer_id())
+                    .unwrap_or_else(|a| a);
                 self.listen_addrs.send_modify(|addrs| {
                     if !addrs.contains(&full) {
                         addrs.push(full);
@@ -172,14 +180,25 @@ impl EventLoop {
                 });
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
-                let full = address.with_p2p(*self.swarm.local_peer_id()).unwrap_or_else(|a| a);
-                self.listen_addrs.send_modify(|addrs| addrs.retain(|a| *a != full));
+                let full = address
+                    .with_p2p(*self.swarm.local_peer_id())
+                    .unwrap_or_else(|a| a);
+                self.listen_addrs
+                    .send_modify(|addrs| addrs.retain(|a| *a != full));
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(?peer_id, %error, "outgoing connection failed");
             }
-            SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
                 tracing::debug!(%peer_id, addr = %endpoint.get_remote_address(), "connected");
+                self.connected
+                    .send_replace(self.swarm.connected_peers().count());
+            }
+            SwarmEvent::ConnectionClosed { .. } => {
+                self.connected
+                    .send_replace(self.swarm.connected_peers().count());
             }
             _ => {}
         }
@@ -219,7 +238,9 @@ impl EventLoop {
                     }
                 }
                 if let Some(pending) = self.pending_providers.get_mut(&id) {
-                    pending.found.extend(providers.into_iter().filter(|p| *p != local));
+                    pending
+                        .found
+                        .extend(providers.into_iter().filter(|p| *p != local));
                 }
                 if step.last {
                     self.finish_providers(id, Ok(()));
@@ -233,7 +254,11 @@ impl EventLoop {
             }
             QueryResult::StartProviding(result) => {
                 if let Some(reply) = self.pending_announces.remove(&id) {
-                    let _ = reply.send(result.map(|_| ()).map_err(|e| NetworkError::Dht(e.to_string())));
+                    let _ = reply.send(
+                        result
+                            .map(|_| ())
+                            .map_err(|e| NetworkError::Dht(e.to_string())),
+                    );
                 }
             }
             QueryResult::Bootstrap(Err(error)) => tracing::debug!(%error, "DHT bootstrap"),

@@ -53,9 +53,7 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<(), NetworkError>>,
     },
     /// Lists the peers connected now.
-    ConnectedPeers {
-        reply: oneshot::Sender<Vec<PeerId>>,
-    },
+    ConnectedPeers { reply: oneshot::Sender<Vec<PeerId>> },
     /// Stops the event loop.
     Shutdown,
 }
@@ -67,6 +65,7 @@ pub struct NetworkHandle {
     pub(crate) control: libp2p_stream::Control,
     pub(crate) local_peer_id: PeerId,
     pub(crate) listen_addrs: watch::Receiver<Vec<Multiaddr>>,
+    pub(crate) connected: watch::Receiver<usize>,
 }
 
 impl NetworkHandle {
@@ -92,10 +91,19 @@ impl NetworkHandle {
         self.listen_addrs.borrow().clone()
     }
 
+    /// Waits until at least one peer is connected, or `timeout` passes; true if connected.
+    pub async fn wait_connected(&self, timeout: std::time::Duration) -> bool {
+        let mut connected = self.connected.clone();
+        tokio::time::timeout(timeout, connected.wait_for(|n| *n > 0))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
     /// Every peer the DHT knows to hold `id` (never this node itself). Holders found are
     /// dialed right away, while the DHT still knows their addresses.
     pub async fn get_providers(&self, id: Id) -> Result<HashSet<PeerId>, NetworkError> {
-        self.ask(|reply| Command::GetProviders { id, reply }).await?
+        self.ask(|reply| Command::GetProviders { id, reply })
+            .await?
     }
 
     /// Announces this node as a holder of `id`; returns once the DHT accepted it.

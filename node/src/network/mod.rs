@@ -15,7 +15,6 @@ pub use handle::{NetworkError, NetworkHandle};
 
 use libp2p::identity::Keypair;
 use libp2p::Multiaddr;
-use std::time::Duration;
 
 /// What the network needs to start.
 #[derive(Debug, Clone)]
@@ -24,13 +23,11 @@ pub struct NetworkConfig {
     pub listen: Vec<Multiaddr>,
     /// Peers to join through; each must end in `/p2p/PEER_ID`.
     pub bootstrap: Vec<Multiaddr>,
-    /// How often provider records are announced again.
-    pub reannounce_interval: Duration,
 }
 
 /// Starts the swarm on the current tokio runtime: listens, dials the bootstrap peers,
 /// spawns the event loop, and returns once every listener has an address.
 pub async fn start(keypair: Keypair, config: NetworkConfig) -> Result<NetworkHandle, NetworkError> {
-    let swarm = behaviour::build_swarm(keypair, &config)?;
+    let swarm = behaviour::build_swarm(keypair)?;
     event_loop::spawn(swarm, config).await
 }

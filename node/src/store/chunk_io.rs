@@ -40,7 +40,8 @@ pub fn read_chunk(id: &Id, location: &ChunkLocation) -> Result<Vec<u8>, ChunkRea
     };
     let file = File::open(&location.path).map_err(io)?;
     let mut bytes = vec![0u8; location.len as usize];
-    file.read_exact_at(&mut bytes, location.offset).map_err(io)?;
+    file.read_exact_at(&mut bytes, location.offset)
+        .map_err(io)?;
     if Id::of(&bytes) != *id {
         return Err(ChunkReadError::Changed {
             path: location.path.clone(),

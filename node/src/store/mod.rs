@@ -27,7 +27,9 @@ pub use records::{ChunkLocation, HeldCheckpoint};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Another process holds the database.
-    #[error("the store at {0} is in use by another process (is a node already running on this home?)")]
+    #[error(
+        "the store at {0} is in use by another process (is a node already running on this home?)"
+    )]
     Locked(String),
     /// sled failed.
     #[error("store database error: {0}")]
@@ -117,12 +119,12 @@ impl Store {
         let mut all = Vec::new();
         for entry in self.manifests.iter() {
             let (_, bytes) = entry?;
-            all.push(
-                SignedManifest::from_bytes(bytes.to_vec()).map_err(|e| StoreError::Damaged {
+            all.push(SignedManifest::from_bytes(bytes.to_vec()).map_err(|e| {
+                StoreError::Damaged {
                     tree: MANIFESTS,
                     reason: e.to_string(),
-                })?,
-            );
+                }
+            })?);
         }
         Ok(all)
     }

@@ -17,8 +17,9 @@ pub async fn run(home: &Home, args: FetchArgs) -> Result<()> {
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let out = std::fs::canonicalize(&args.out)?;
     let timeout = match &args.timeout {
-        Some(text) => humantime::parse_duration(text)
-            .with_context(|| format!("--timeout {text:?}: expected a duration such as 30s or 5m"))?,
+        Some(text) => humantime::parse_duration(text).with_context(|| {
+            format!("--timeout {text:?}: expected a duration such as 30s or 5m")
+        })?,
         None => home.config()?.fetch_timeout,
     };
     let outcome: FetchOutcome = match ApiClient::connect(home).await {
@@ -38,7 +39,11 @@ pub async fn run(home: &Home, args: FetchArgs) -> Result<()> {
     println!(
         "fetched {}{} into {}",
         outcome.name,
-        outcome.tag.as_deref().map(|t| format!("@{t}")).unwrap_or_default(),
+        outcome
+            .tag
+            .as_deref()
+            .map(|t| format!("@{t}"))
+            .unwrap_or_default(),
         outcome.out
     );
     for file in &outcome.files {

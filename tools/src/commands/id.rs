@@ -11,7 +11,10 @@ pub async fn run(home: &Home, json: bool) -> Result<()> {
         Some(client) => client.get::<NodeInfo>("/v1/info").await?,
         None => {
             if !json {
-                eprintln!("note: no node is running on {}; listen addresses are known only while it runs", home.root().display());
+                eprintln!(
+                    "note: no node is running on {}; listen addresses are known only while it runs",
+                    home.root().display()
+                );
             }
             NodeInfo {
                 peer_id: home.node_keypair()?.public().to_peer_id().to_string(),

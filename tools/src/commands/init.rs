@@ -8,12 +8,18 @@ pub fn run(home: &Home) -> Result<()> {
     let key = home.publisher_key()?;
     let peer = home.node_keypair()?.public().to_peer_id();
     if report.already_initialized {
-        println!("{} is already a node home; nothing changed", home.root().display());
+        println!(
+            "{} is already a node home; nothing changed",
+            home.root().display()
+        );
     } else {
         println!("created node home {}", home.root().display());
     }
     println!("peer id:       {peer}");
-    println!("publisher key: {}", hex::encode(key.verifying_key().to_bytes()));
+    println!(
+        "publisher key: {}",
+        hex::encode(key.verifying_key().to_bytes())
+    );
     println!("config:        {}", home.config_path().display());
     Ok(())
 }

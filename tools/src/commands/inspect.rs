@@ -32,7 +32,10 @@ pub async fn list(home: &Home, json: bool) -> Result<()> {
             "{}  {}{}  {}  {} files  {}",
             c.id,
             c.name,
-            c.tag.as_deref().map(|t| format!("@{t}")).unwrap_or_default(),
+            c.tag
+                .as_deref()
+                .map(|t| format!("@{t}"))
+                .unwrap_or_default(),
             format::bytes(c.bytes),
             c.files.len(),
             state

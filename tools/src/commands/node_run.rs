@@ -13,7 +13,10 @@ use crate::cli::RunArgs;
 fn parse_addrs(texts: &[String], flag: &str) -> Result<Vec<Multiaddr>> {
     texts
         .iter()
-        .map(|t| t.parse().with_context(|| format!("{flag} {t:?} is not a multiaddr")))
+        .map(|t| {
+            t.parse()
+                .with_context(|| format!("{flag} {t:?} is not a multiaddr"))
+        })
         .collect()
 }
 

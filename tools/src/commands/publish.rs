@@ -57,7 +57,8 @@ pub async fn run(home: &Home, args: PublishArgs) -> Result<()> {
                 metadata,
             };
             let started = Instant::now();
-            let signed = tokio::task::spawn_blocking(move || publish(&store, &key, &request)).await??;
+            let signed =
+                tokio::task::spawn_blocking(move || publish(&store, &key, &request)).await??;
             eprintln!(
                 "note: no node is running on {}; the checkpoint is stored there and will be announced when `ostrom node run` starts",
                 home.root().display()
@@ -71,7 +72,11 @@ pub async fn run(home: &Home, args: PublishArgs) -> Result<()> {
     println!(
         "published {}{} ({} files, {}, {} chunks) in {:.2}s ({})",
         outcome.name,
-        outcome.tag.as_deref().map(|t| format!("@{t}")).unwrap_or_default(),
+        outcome
+            .tag
+            .as_deref()
+            .map(|t| format!("@{t}"))
+            .unwrap_or_default(),
         outcome.files.len(),
         format::bytes(outcome.bytes),
         outcome.chunks,

@@ -19,14 +19,17 @@ struct Verified {
 }
 
 fn files_under(path: &Path) -> Result<Vec<PathBuf>> {
-    let metadata = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let metadata =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if !metadata.is_dir() {
         return Ok(vec![path.to_path_buf()]);
     }
     let mut files = Vec::new();
     let mut pending = vec![path.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
+        {
             let entry_path = entry?.path();
             if entry_path.is_dir() {
                 pending.push(entry_path);

@@ -56,7 +56,9 @@ pub(super) async fn open_sessions(
     let opening = holders.iter().map(|&peer| {
         let events = events.clone();
         async move {
-            let opened = tokio::time::timeout(HOLDER_ANSWER_TIMEOUT, Session::open(network, peer, events)).await;
+            let opened =
+                tokio::time::timeout(HOLDER_ANSWER_TIMEOUT, Session::open(network, peer, events))
+                    .await;
             match opened {
                 Ok(Ok(session)) => Some(session),
                 Ok(Err(error)) => {
@@ -70,7 +72,11 @@ pub(super) async fn open_sessions(
             }
         }
     });
-    futures::future::join_all(opening).await.into_iter().flatten().collect()
+    futures::future::join_all(opening)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// Accepts `bytes` as the manifest for `id`: either they hash to `id` (a checkpoint id) and
@@ -107,7 +113,10 @@ pub(super) async fn from_holders(
     let mut sessions = open_sessions(network, &holders, events_tx).await;
     let mut reasons = Vec::new();
     if sessions.is_empty() {
-        reasons.push(format!("none of the {} holders found could be reached", holders.len()));
+        reasons.push(format!(
+            "none of the {} holders found could be reached",
+            holders.len()
+        ));
     }
     // Ask the first holder left; a holder that fails is removed, so the next one moves up.
     while let Some(session) = sessions.first_mut() {
@@ -140,14 +149,25 @@ async fn await_manifest(
             .map_err(|_| format!("{peer}: did not answer the manifest request in time"))?
             .ok_or_else(|| format!("{peer}: stream closed"))?;
         match event {
-            SessionEvent::Message(from, Message::Manifest { id: answered, bytes }) if from == peer && answered == id => {
+            SessionEvent::Message(
+                from,
+                Message::Manifest {
+                    id: answered,
+                    bytes,
+                },
+            ) if from == peer && answered == id => {
                 return accept(id, bytes.to_vec()).map_err(|e| format!("{peer}: {e}"));
             }
-            SessionEvent::Message(from, Message::DontHave { ids }) if from == peer && ids.contains(&id) => {
+            SessionEvent::Message(from, Message::DontHave { ids })
+                if from == peer && ids.contains(&id) =>
+            {
                 return Err(format!("{peer}: does not have the manifest"));
             }
             SessionEvent::Closed(from, reason) if from == peer => {
-                return Err(format!("{peer}: stream closed ({})", reason.unwrap_or_else(|| "by the peer".into())));
+                return Err(format!(
+                    "{peer}: stream closed ({})",
+                    reason.unwrap_or_else(|| "by the peer".into())
+                ));
             }
             _ => {}
         }

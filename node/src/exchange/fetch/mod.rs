@@ -186,7 +186,14 @@ impl Fetcher {
         let signed = match self.store.manifest_for(&request.id)? {
             Some(signed) => signed,
             None => {
-                let found = manifest::from_holders(&self.network, request.id, deadline, &events_tx, &mut events).await?;
+                let found = manifest::from_holders(
+                    &self.network,
+                    request.id,
+                    deadline,
+                    &events_tx,
+                    &mut events,
+                )
+                .await?;
                 sessions = found.sessions;
                 found.manifest
             }

@@ -81,7 +81,12 @@ fn open_output(path: &Path, size: u64) -> Result<File, FetchError> {
 
 impl Plan {
     /// Writes a verified chunk to every place it goes and notes it as pending.
-    pub(super) fn write_chunk(&mut self, id: Id, bytes: &[u8], targets: &[Target]) -> Result<(), FetchError> {
+    pub(super) fn write_chunk(
+        &mut self,
+        id: Id,
+        bytes: &[u8],
+        targets: &[Target],
+    ) -> Result<(), FetchError> {
         for target in targets {
             let file = &self.files[target.file];
             file.handle
@@ -102,7 +107,11 @@ impl Plan {
 }
 
 /// Creates the output files under `out` and sorts every chunk of `files`.
-pub(super) fn prepare(store: &Store, out: &Path, files: Vec<FileEntry>) -> Result<Plan, FetchError> {
+pub(super) fn prepare(
+    store: &Store,
+    out: &Path,
+    files: Vec<FileEntry>,
+) -> Result<Plan, FetchError> {
     let mut plan = Plan {
         files: Vec::with_capacity(files.len()),
         needed: Vec::new(),
@@ -131,9 +140,14 @@ pub(super) fn prepare(store: &Store, out: &Path, files: Vec<FileEntry>) -> Resul
             .map(|(offset, c)| (offset, c.id, c.len))
             .collect();
         for (offset, id, len) in chunks {
-            let target = Target { file: index, offset };
+            let target = Target {
+                file: index,
+                offset,
+            };
             match store.chunk_location(&id)? {
-                Some(location) if location.path == plan.files[index].path && location.offset == offset => {
+                Some(location)
+                    if location.path == plan.files[index].path && location.offset == offset =>
+                {
                     plan.bytes_resumed += u64::from(len);
                     continue;
                 }

@@ -18,6 +18,9 @@ use crate::store::Store;
 
 /// How often stalled holders are looked for.
 const STALL_CHECK: Duration = Duration::from_secs(1);
+/// Most block requests in flight over all holders together: with chunks of at most 1 MiB,
+/// this bounds the memory a fetch holds in received, not yet written blocks.
+const MAX_TOTAL_IN_FLIGHT: usize = 128;
 
 struct Transfer<'a> {
     id: Id,
@@ -83,7 +86,11 @@ impl Transfer<'_> {
         FetchError::HoldersExhausted {
             id: self.id,
             missing: self.queue.len()
-                + self.sessions.values().map(|s| s.in_flight.len()).sum::<usize>(),
+                + self
+                    .sessions
+                    .values()
+                    .map(|s| s.in_flight.len())
+                    .sum::<usize>(),
             reasons,
         }
     }
@@ -91,17 +98,26 @@ impl Transfer<'_> {
     /// Tops up every holder's window with queued chunks it has not refused.
     async fn fill_windows(&mut self) {
         let window = self.settings.requests_in_flight.max(1);
+        let mut total: usize = self.sessions.values().map(|s| s.in_flight.len()).sum();
         let mut failed = Vec::new();
         for session in self.sessions.values_mut() {
-            let room = window.saturating_sub(session.in_flight.len());
+            let room = window
+                .saturating_sub(session.in_flight.len())
+                .min(MAX_TOTAL_IN_FLIGHT.saturating_sub(total));
             if room == 0 || self.queue.is_empty() {
                 continue;
             }
             let mut batch = Vec::with_capacity(room);
             let mut skipped = Vec::new();
             while batch.len() < room {
-                let Some(chunk) = self.queue.pop_front() else { break };
-                if self.refused.get(&chunk).is_some_and(|r| r.contains(&session.peer)) {
+                let Some(chunk) = self.queue.pop_front() else {
+                    break;
+                };
+                if self
+                    .refused
+                    .get(&chunk)
+                    .is_some_and(|r| r.contains(&session.peer))
+                {
                     skipped.push(chunk);
                 } else {
                     batch.push(chunk);
@@ -116,6 +132,7 @@ impl Transfer<'_> {
             if session.in_flight.is_empty() {
                 session.last_heard = Instant::now();
             }
+            total += batch.len();
             session.in_flight.extend(batch.iter().copied());
             if let Err(error) = session.send(&Message::WantBlock { ids: batch }).await {
                 failed.push((session.peer, format!("cannot send requests: {error}")));
@@ -154,7 +171,10 @@ impl Transfer<'_> {
     async fn on_event(&mut self, event: SessionEvent) -> Result<(), FetchError> {
         let (peer, message) = match event {
             SessionEvent::Closed(peer, reason) => {
-                let reason = format!("closed its stream ({})", reason.unwrap_or_else(|| "cleanly".into()));
+                let reason = format!(
+                    "closed its stream ({})",
+                    reason.unwrap_or_else(|| "cleanly".into())
+                );
                 self.drop_holder(peer, reason);
                 return Ok(());
             }
