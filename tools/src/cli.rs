@@ -111,6 +111,10 @@ pub struct FetchArgs {
     /// How long to look for holders, e.g. 30s or 5m [default: from config.toml]
     #[arg(long)]
     pub timeout: Option<String>,
+    /// When no node runs on the home, the temporary fetching node joins the network
+    /// through this peer too (repeatable; added to config.toml's bootstrap list).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootstrap: Vec<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use ostrom_node::api::types::{FetchBody, FetchOutcome};
 use ostrom_node::exchange::{FetchRequest, Misbehavior};
-use ostrom_node::{Home, Node, NodeOptions};
+use ostrom_node::{Home, Multiaddr, Node, NodeOptions};
 use ostrom_protocol::Id;
 
 use crate::cli::FetchArgs;
@@ -31,7 +31,10 @@ pub async fn run(home: &Home, args: FetchArgs) -> Result<()> {
             };
             client.post("/v1/fetch", &body).await?
         }
-        None => fetch_in_process(home, FetchRequest { id, out, timeout }).await?,
+        None => {
+            let bootstrap = super::parse_addrs(&args.bootstrap, "--bootstrap")?;
+            fetch_in_process(home, bootstrap, FetchRequest { id, out, timeout }).await?
+        }
     };
     if args.json {
         return super::print_json(&outcome);
@@ -63,8 +66,12 @@ pub async fn run(home: &Home, args: FetchArgs) -> Result<()> {
 }
 
 /// Runs a node for the length of one fetch, on ephemeral ports, joining through the
-/// home's configured bootstrap peers.
-async fn fetch_in_process(home: &Home, request: FetchRequest) -> Result<FetchOutcome> {
+/// home's configured bootstrap peers and `bootstrap`.
+async fn fetch_in_process(
+    home: &Home,
+    bootstrap: Vec<Multiaddr>,
+    request: FetchRequest,
+) -> Result<FetchOutcome> {
     eprintln!(
         "note: no node is running on {}; fetching through a temporary node that joins via config.toml's bootstrap peers",
         home.root().display()
@@ -74,7 +81,7 @@ async fn fetch_in_process(home: &Home, request: FetchRequest) -> Result<FetchOut
             "/ip4/0.0.0.0/tcp/0".parse()?,
             "/ip4/0.0.0.0/udp/0/quic-v1".parse()?,
         ],
-        bootstrap: vec![],
+        bootstrap,
         api: None,
         misbehavior: Misbehavior::None,
     };

@@ -12,7 +12,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use ostrom_node::Home;
+use ostrom_node::{Home, Multiaddr};
 
 use crate::cli::{Cli, Command, NodeCommand};
 
@@ -58,6 +58,17 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
         }
     }
+}
+
+/// Parses every `--FLAG` value as a multiaddr.
+pub(crate) fn parse_addrs(texts: &[String], flag: &str) -> Result<Vec<Multiaddr>> {
+    texts
+        .iter()
+        .map(|t| {
+            t.parse()
+                .with_context(|| format!("{flag} {t:?} is not a multiaddr"))
+        })
+        .collect()
 }
 
 /// Prints `value` as pretty JSON on stdout.

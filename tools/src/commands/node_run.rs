@@ -2,30 +2,20 @@
 
 use std::io::Write;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use ostrom_node::api::server;
 use ostrom_node::exchange::Misbehavior;
-use ostrom_node::{Home, Multiaddr, Node, NodeOptions};
+use ostrom_node::{Home, Node, NodeOptions};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::RunArgs;
-
-fn parse_addrs(texts: &[String], flag: &str) -> Result<Vec<Multiaddr>> {
-    texts
-        .iter()
-        .map(|t| {
-            t.parse()
-                .with_context(|| format!("{flag} {t:?} is not a multiaddr"))
-        })
-        .collect()
-}
 
 pub async fn run(home: &Home, args: RunArgs) -> Result<()> {
     let misbehavior: Misbehavior = args.misbehave.parse().map_err(anyhow::Error::msg)?;
     let config = home.config()?;
     let options = NodeOptions {
-        listen: parse_addrs(&args.listen, "--listen")?,
-        bootstrap: parse_addrs(&args.bootstrap, "--bootstrap")?,
+        listen: super::parse_addrs(&args.listen, "--listen")?,
+        bootstrap: super::parse_addrs(&args.bootstrap, "--bootstrap")?,
         api: Some(args.api.unwrap_or(config.api)),
         misbehavior,
     };

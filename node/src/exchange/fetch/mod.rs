@@ -104,7 +104,7 @@ pub struct FetchOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// No holder was found in time.
-    #[error("no holder of {id} found in the DHT within {}; is a node that holds it online and reachable?", humantime::format_duration(*waited))]
+    #[error("no holder of {id} found in the DHT within {:.1}s; is a node that holds it online and reachable?", waited.as_secs_f64())]
     NoHolders {
         /// The id.
         id: Id,

@@ -144,14 +144,16 @@ pub(super) fn prepare(
                 file: index,
                 offset,
             };
-            match store.chunk_location(&id)? {
-                Some(location)
-                    if location.path == plan.files[index].path && location.offset == offset =>
-                {
-                    plan.bytes_resumed += u64::from(len);
-                    continue;
-                }
-                Some(location) => match read_chunk(&id, &location) {
+            if let Some(location) = store.chunk_location(&id)? {
+                match read_chunk(&id, &location) {
+                    // Left by an earlier, interrupted fetch into the same place, and still
+                    // intact (the output may have been deleted or edited since).
+                    Ok(_)
+                        if location.path == plan.files[index].path && location.offset == offset =>
+                    {
+                        plan.bytes_resumed += u64::from(len);
+                        continue;
+                    }
                     Ok(bytes) => {
                         plan.write_chunk(id, &bytes, &[target])?;
                         plan.bytes_from_store += u64::from(len);
@@ -161,8 +163,7 @@ pub(super) fn prepare(
                         tracing::warn!(%error, "forgetting stored chunk");
                         store.remove_chunk_location(&id)?;
                     }
-                },
-                None => {}
+                }
             }
             let targets = plan.targets.entry(id).or_default();
             if targets.is_empty() {

@@ -1,0 +1,36 @@
+//! The `ostrom-testnet` command line: one module per subcommand.
+
+mod demo;
+mod fmt;
+mod gen;
+mod up;
+
+use clap::{Parser, Subcommand};
+
+/// Runs many real `ostrom` nodes on this machine.
+#[derive(Debug, Parser)]
+#[command(name = "ostrom-testnet", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start N nodes on loopback and keep them running until Ctrl-C or SIGTERM.
+    Up(up::Args),
+    /// Start a testnet, publish a generated checkpoint on one node, fetch it on another,
+    /// verify it and report times.
+    Demo(demo::Args),
+    /// Write a synthetic transformer checkpoint (safetensors, BF16) into a directory.
+    Gen(gen::Args),
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(args) => up::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Gen(args) => gen::run(args),
+    }
+}

@@ -1,0 +1,59 @@
+//! The `--json` outputs of `ostrom` commands that testnets read, as typed structs.
+//! Fields the contract names are required, so a test notices when the CLI drops one.
+
+use serde::Deserialize;
+
+/// One file of a checkpoint, as `publish` and `fetch` report it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct FileReport {
+    /// Path relative to the checkpoint (or output) directory.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The file's id: BLAKE3 of its bytes, 64 lowercase hex.
+    pub id: String,
+}
+
+/// `ostrom publish --json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Published {
+    /// The checkpoint id.
+    pub id: String,
+    /// The files published.
+    pub files: Vec<FileReport>,
+    /// Total bytes of all files.
+    pub bytes: u64,
+}
+
+/// `ostrom fetch --json` on success.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Fetched {
+    /// The id that was fetched.
+    pub id: String,
+    /// `checkpoint` or `file`.
+    pub kind: String,
+    /// The files written.
+    pub files: Vec<FileReport>,
+    /// Total bytes of all files.
+    pub bytes: u64,
+    /// Bytes that came over the network.
+    pub bytes_from_network: u64,
+    /// Bytes that were already in the local store.
+    pub bytes_from_store: u64,
+    /// How long the fetch took, as the CLI measured it.
+    pub seconds: f64,
+    /// Peers that sent blocks.
+    pub peers: Vec<String>,
+}
+
+/// `ostrom id --json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Identity {
+    /// The node's peer id.
+    pub peer_id: String,
+    /// Its listen multiaddrs (may be empty when no node runs).
+    #[serde(default)]
+    pub addrs: Vec<String>,
+    /// The publisher key, hex.
+    pub publisher_key: String,
+}
