@@ -7,6 +7,8 @@ use std::time::Duration;
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 
+use crate::rate::Rate;
+
 /// Why the configuration could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -49,6 +51,10 @@ pub struct Config {
     pub peer_stall_timeout: Duration,
     /// Block requests kept in flight to each peer during a fetch.
     pub requests_in_flight: usize,
+    /// Most bytes per second served to all peers together (unlimited when absent).
+    pub upload_limit: Option<Rate>,
+    /// Most bytes per second fetched from all peers together (unlimited when absent).
+    pub download_limit: Option<Rate>,
 }
 
 impl Default for Config {
@@ -66,6 +72,8 @@ impl Default for Config {
             fetch_timeout: Duration::from_secs(60),
             peer_stall_timeout: Duration::from_secs(30),
             requests_in_flight: 32,
+            upload_limit: None,
+            download_limit: None,
         }
     }
 }
@@ -110,7 +118,12 @@ impl Config {
              peer_stall_timeout = \"{stall}\"\n\
              \n\
              # Block requests kept in flight to each peer during a fetch.\n\
-             requests_in_flight = {window}\n",
+             requests_in_flight = {window}\n\
+             \n\
+             # Bytes per second served to / fetched from all peers together; unlimited when\n\
+             # absent. Units such as KiB, MiB, GiB, MB, GB.\n\
+             # upload_limit = \"50MiB\"\n\
+             # download_limit = \"200MiB\"\n",
             listen = listen.join(", "),
             api = defaults.api,
             reannounce = humantime::format_duration(defaults.reannounce_interval),
@@ -145,6 +158,14 @@ mod tests {
     fn default_file_parses_to_defaults() {
         let parsed: Config = toml::from_str(&Config::default_file_text()).expect("parses");
         assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn rate_limits_parse() {
+        let config: Config = toml::from_str("upload_limit = \"50MiB\"").expect("parses");
+        assert_eq!(config.upload_limit, Some(Rate(50 << 20)));
+        assert_eq!(config.download_limit, None);
+        assert!(toml::from_str::<Config>("upload_limit = \"lots\"").is_err());
     }
 
     #[test]

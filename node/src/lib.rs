@@ -8,6 +8,7 @@
 //! - [`store`]: sled metadata plus chunk bytes in plain files.
 //! - [`inventory`]: what the node holds, as `ls` and `show` report it.
 //! - [`publish`]: chunk, hash, sign and record a checkpoint.
+//! - [`rate`]: upload and download byte-rate limits.
 //! - [`network`]: the swarm, owned by one event loop, behind a cloneable handle.
 //! - [`exchange`]: the exchange protocol: serving blocks and manifests, and fetching.
 //! - [`api`]: the loopback HTTP control API and its request/response types.
@@ -21,6 +22,7 @@ pub mod inventory;
 pub mod network;
 pub mod node;
 pub mod publish;
+pub mod rate;
 pub mod store;
 
 pub use home::Home;

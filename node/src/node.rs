@@ -16,6 +16,7 @@ use crate::exchange::{serve, FetchError, FetchOutcome, FetchRequest, Fetcher, Mi
 use crate::home::{Home, HomeError};
 use crate::network::{self, NetworkConfig, NetworkError, NetworkHandle};
 use crate::publish::{self, PublishError, PublishRequest};
+use crate::rate::{Rate, RateLimit};
 use crate::store::{Store, StoreError};
 
 /// How long a starting node waits for a first peer before announcing what it holds.
@@ -32,6 +33,10 @@ pub struct NodeOptions {
     pub api: Option<SocketAddr>,
     /// Deliberate faults for tests.
     pub misbehavior: Misbehavior,
+    /// Upload limit (the configuration's when `None`).
+    pub upload_limit: Option<Rate>,
+    /// Download limit (the configuration's when `None`).
+    pub download_limit: Option<Rate>,
 }
 
 /// Why a node operation failed.
@@ -96,13 +101,21 @@ impl Node {
         let mut bootstrap = config.bootstrap.clone();
         bootstrap.extend(options.bootstrap.iter().cloned());
         let network = network::start(keypair, NetworkConfig { listen, bootstrap }).await?;
-        serve::spawn(&network, store.clone(), options.misbehavior);
+        serve::spawn(
+            &network,
+            serve::ServeContext {
+                store: store.clone(),
+                misbehavior: options.misbehavior,
+                upload: RateLimit::new(options.upload_limit.or(config.upload_limit)),
+            },
+        );
         let fetcher = Fetcher::new(
             network.clone(),
             store.clone(),
             FetchSettings {
                 requests_in_flight: config.requests_in_flight,
                 peer_stall_timeout: config.peer_stall_timeout,
+                download: RateLimit::new(options.download_limit.or(config.download_limit)),
             },
         );
         let node = Self {

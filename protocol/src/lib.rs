@@ -9,7 +9,14 @@
 //! - [`manifest`]: the signed checkpoint manifest (v1): what it holds, its canonical
 //!   encoding, signing and verification over the exact bytes.
 //! - [`envelope`]: the signed byte envelope (magic, version, body, ed25519 signature) that
-//!   manifests and later records share.
+//!   manifests and records share.
+//! - [`signed`]: signing and reading the small signed statements below, one way for all.
+//! - [`name_record`]: (publisher, model name) → latest checkpoint and tags, with a sequence
+//!   number that only grows.
+//! - [`vouch`]: a lab's statement that a node's peer id belongs to it, for a bounded time.
+//! - [`retraction`]: a publisher's statement that one of its checkpoints is withdrawn.
+//! - [`rotation`]: a publisher key replaced by a new one, and following chains of them.
+//! - [`trust`]: the text form of publisher keys and the checks a key must pass.
 //! - [`wire`]: the exchange protocol's messages and their framing limits.
 //! - [`dht`]: the DHT protocol name and record keys.
 //! - [`path`]: safe relative paths inside a manifest.
@@ -17,7 +24,8 @@
 //!
 //! # Layout
 //!
-//! Each module owns one format and its error type; nothing here does I/O except
+//! Each module owns one format and its error type (the signed statements share
+//! [`signed::RecordError`]); nothing here does I/O except
 //! [`chunking`], which reads the file it is asked to chunk.
 
 pub mod chunking;
@@ -26,7 +34,13 @@ pub mod envelope;
 pub mod id;
 pub mod limits;
 pub mod manifest;
+pub mod name_record;
 pub mod path;
+pub mod retraction;
+pub mod rotation;
+pub mod signed;
+pub mod trust;
+pub mod vouch;
 pub mod wire;
 
 pub use id::Id;

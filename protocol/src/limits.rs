@@ -43,3 +43,23 @@ pub const MAX_IDS_PER_MESSAGE: usize = 1024;
 
 /// Largest exchange frame of any kind (a manifest message with its framing).
 pub const MAX_FRAME_SIZE: usize = MAX_MANIFEST_SIZE + 1024;
+
+/// Largest encoded signed record or statement (name record, vouch, retraction, key
+/// rotation), in bytes.
+pub const MAX_RECORD_SIZE: usize = 64 << 10;
+
+/// Most tags in one name record.
+pub const MAX_NAME_TAGS: usize = 1024;
+
+/// Most bytes in the peer id a vouch names (a libp2p PeerId is 38 bytes for an ed25519 key).
+pub const MAX_PEER_ID_LEN: usize = 64;
+
+/// Longest a vouch may be valid, from issue to expiry: 400 days, in milliseconds.
+pub const MAX_VOUCH_LIFETIME_MS: u64 = 400 * 24 * 60 * 60 * 1000;
+
+/// How far in the future a vouch's issue time may lie before it is refused as not yet
+/// valid: 5 minutes of clock skew, in milliseconds.
+pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
+
+/// Most bytes in a retraction's reason.
+pub const MAX_REASON_LEN: usize = 1024;

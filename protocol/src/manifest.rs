@@ -113,20 +113,20 @@ fn invalid(reason: impl Into<String>) -> ManifestError {
     ManifestError::Invalid(reason.into())
 }
 
-fn check_text(what: &str, text: &str, max: usize) -> Result<(), ManifestError> {
+/// Checks the *Text(max)* rule of SPEC.md: non-empty, at most `max` bytes, no control
+/// character. The error is the reason, naming the field as `what`.
+pub(crate) fn check_text(what: &str, text: &str, max: usize) -> Result<(), String> {
     if text.is_empty() {
-        return Err(invalid(format!("{what} is empty")));
+        return Err(format!("{what} is empty"));
     }
     if text.len() > max {
-        return Err(invalid(format!(
+        return Err(format!(
             "{what} is {} bytes, over the limit of {max}",
             text.len()
-        )));
+        ));
     }
     if text.chars().any(char::is_control) {
-        return Err(invalid(format!(
-            "{what} {text:?} holds a control character"
-        )));
+        return Err(format!("{what} {text:?} holds a control character"));
     }
     Ok(())
 }
@@ -134,9 +134,9 @@ fn check_text(what: &str, text: &str, max: usize) -> Result<(), ManifestError> {
 impl Manifest {
     /// Checks every rule of SPEC.md that can be checked without the files' bytes.
     pub fn validate(&self) -> Result<(), ManifestError> {
-        check_text("name", &self.name, MAX_NAME_LEN)?;
+        check_text("name", &self.name, MAX_NAME_LEN).map_err(invalid)?;
         if let Some(tag) = &self.tag {
-            check_text("tag", tag, MAX_TAG_LEN)?;
+            check_text("tag", tag, MAX_TAG_LEN).map_err(invalid)?;
         }
         if self.metadata.len() > MAX_METADATA_ENTRIES {
             return Err(invalid(format!(
@@ -145,7 +145,7 @@ impl Manifest {
             )));
         }
         for (key, value) in &self.metadata {
-            check_text("metadata key", key, MAX_METADATA_KEY_LEN)?;
+            check_text("metadata key", key, MAX_METADATA_KEY_LEN).map_err(invalid)?;
             if value.len() > MAX_METADATA_VALUE_LEN {
                 return Err(invalid(format!("metadata value of {key:?} is too long")));
             }

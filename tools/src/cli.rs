@@ -72,8 +72,17 @@ pub struct RunArgs {
     /// Loopback address of the control API [default: from config.toml]
     #[arg(long, value_name = "HOST:PORT")]
     pub api: Option<SocketAddr>,
-    /// Serve deliberately bad data, for testing other nodes: corrupt-blocks or
-    /// forge-manifests.
+    /// Most bytes per second served to all peers together, e.g. 50MiB [default: from
+    /// config.toml, unlimited]
+    #[arg(long, value_name = "RATE")]
+    pub upload_limit: Option<String>,
+    /// Most bytes per second fetched from all peers together, e.g. 200MiB [default: from
+    /// config.toml, unlimited]
+    #[arg(long, value_name = "RATE")]
+    pub download_limit: Option<String>,
+    /// Serve deliberately bad data, for testing other nodes: corrupt-blocks,
+    /// forge-manifests, lie-have (claim every chunk, send none) or stall (never answer
+    /// block requests).
     #[arg(long, value_name = "MODE", default_value = "none")]
     pub misbehave: String,
 }
@@ -115,7 +124,8 @@ pub struct FetchArgs {
     /// through this peer too (repeatable; added to config.toml's bootstrap list).
     #[arg(long, value_name = "MULTIADDR")]
     pub bootstrap: Vec<String>,
-    /// Print JSON instead of text.
+    /// Print JSON lines instead of text: `{"progress": {...}}` while it runs, then the
+    /// result object.
     #[arg(long)]
     pub json: bool,
 }

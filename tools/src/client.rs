@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
+use futures::StreamExt;
 use ostrom_node::api::types::ErrorBody;
 use ostrom_node::Home;
 use serde::de::DeserializeOwned;
@@ -60,6 +61,43 @@ impl ApiClient {
             .await
             .context("the node stopped answering")?;
         Self::answer(response).await
+    }
+
+    /// `POST path` with a JSON body and the API token, reading an answer of
+    /// newline-delimited JSON values onto `lines` until it ends.
+    pub async fn post_lines<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        lines: &tokio::sync::mpsc::UnboundedSender<T>,
+    ) -> Result<()> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .context("the node stopped answering")?;
+        if !response.status().is_success() {
+            return Self::answer::<serde_json::Value>(response)
+                .await
+                .map(|_| ());
+        }
+        let mut body = response.bytes_stream();
+        let mut buffer = Vec::new();
+        while let Some(piece) = body.next().await {
+            buffer.extend_from_slice(&piece.context("the node stopped answering")?);
+            while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buffer.drain(..=end).collect();
+                let value =
+                    serde_json::from_slice(&line).context("unreadable answer from the node")?;
+                if lines.send(value).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `POST path` with a JSON body and the API token.

@@ -5,6 +5,7 @@ mod cli;
 mod client;
 mod commands;
 mod format;
+mod progress;
 
 use clap::Parser;
 

@@ -6,13 +6,15 @@
 //! | `GET /v1/checkpoints` | every stored checkpoint |
 //! | `GET /v1/checkpoints/{id}` | one checkpoint (by checkpoint or file id) |
 //! | `POST /v1/publish` | publish a path (token) |
-//! | `POST /v1/fetch` | fetch an id into a directory (token) |
+//! | `POST /v1/fetch` | fetch an id into a directory (token); answers newline-delimited JSON [`FetchEvent`]s |
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,8 +23,9 @@ use axum::{Json, Router};
 use ostrom_protocol::Id;
 use serde::Serialize;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
-use super::types::{ErrorBody, FetchBody, PublishBody};
+use super::types::{ErrorBody, FetchBody, FetchEvent, PublishBody};
 use crate::exchange::FetchRequest;
 use crate::inventory;
 use crate::node::{Node, NodeError};
@@ -153,15 +156,45 @@ async fn fetch(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Json(body): Json<FetchBody>,
-) -> ApiResult<impl Serialize> {
+) -> Result<Response, ApiError> {
     check_token(&state, &headers)?;
-    let started = Instant::now();
+    let (progress_tx, mut progress) = mpsc::unbounded_channel();
     let request = FetchRequest {
         id: parse_id(&body.id)?,
         out: PathBuf::from(body.out),
         timeout: Duration::from_millis(body.timeout_ms),
+        progress: Some(progress_tx),
     };
-    let outcome = state.node.fetch(request).await?;
-    tracing::info!(id = %outcome.id, bytes = outcome.bytes, seconds = started.elapsed().as_secs_f64(), "fetched");
-    Ok(Json(outcome))
+    let (lines_tx, lines) = mpsc::unbounded_channel::<FetchEvent>();
+    let node = state.node.clone();
+    let fetch_task = tokio::spawn(async move { node.fetch(request).await });
+    tokio::spawn(async move {
+        // Forward progress until the fetch ends (its sender is dropped) or the client
+        // goes away, which cancels the fetch; then send the result.
+        while let Some(update) = progress.recv().await {
+            if lines_tx.send(FetchEvent::Progress(update)).is_err() {
+                fetch_task.abort();
+                return;
+            }
+        }
+        let last = match fetch_task.await {
+            Ok(Ok(outcome)) => {
+                tracing::info!(id = %outcome.id, bytes = outcome.bytes, seconds = outcome.seconds, "fetched");
+                FetchEvent::Done(outcome)
+            }
+            Ok(Err(error)) => FetchEvent::Error(error.to_string()),
+            Err(error) => FetchEvent::Error(format!("fetch task failed: {error}")),
+        };
+        let _ = lines_tx.send(last);
+    });
+    let stream = futures::stream::unfold(lines, |mut lines| async move {
+        let event = lines.recv().await?;
+        let mut line = serde_json::to_vec(&event).unwrap_or_default();
+        line.push(b'\n');
+        Some((Ok::<_, Infallible>(line), lines))
+    });
+    Response::builder()
+        .header("content-type", "application/x-ndjson")
+        .body(Body::from_stream(stream))
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::exchange::fetch::{FetchKind, FetchOutcome, FetchedFile};
+pub use crate::exchange::fetch::{FetchKind, FetchOutcome, FetchProgress, FetchedFile};
 
 /// `GET /v1/info`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,4 +123,17 @@ pub struct CheckpointSummary {
 pub struct ErrorBody {
     /// What went wrong, for a person.
     pub error: String,
+}
+
+/// One line of the `POST /v1/fetch` answer, which streams newline-delimited JSON: progress
+/// lines while the fetch runs, then one `done` or `error` line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FetchEvent {
+    /// How far the fetch has come.
+    Progress(FetchProgress),
+    /// The fetch completed and every file verified.
+    Done(FetchOutcome),
+    /// The fetch failed; why, for a person.
+    Error(String),
 }

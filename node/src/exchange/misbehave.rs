@@ -14,6 +14,10 @@ pub enum Misbehavior {
     CorruptBlocks,
     /// Flips a byte of the signature of every manifest it serves.
     ForgeManifests,
+    /// Claims to have every chunk it is asked about, then sends none of them.
+    LieHave,
+    /// Answers manifest requests but never a block request.
+    Stall,
 }
 
 impl FromStr for Misbehavior {
@@ -24,8 +28,10 @@ impl FromStr for Misbehavior {
             "none" => Ok(Self::None),
             "corrupt-blocks" => Ok(Self::CorruptBlocks),
             "forge-manifests" => Ok(Self::ForgeManifests),
+            "lie-have" => Ok(Self::LieHave),
+            "stall" => Ok(Self::Stall),
             other => Err(format!(
-                "unknown misbehavior {other:?}: expected none, corrupt-blocks or forge-manifests"
+                "unknown misbehavior {other:?}: expected none, corrupt-blocks, forge-manifests, lie-have or stall"
             )),
         }
     }
@@ -37,6 +43,8 @@ impl fmt::Display for Misbehavior {
             Self::None => "none",
             Self::CorruptBlocks => "corrupt-blocks",
             Self::ForgeManifests => "forge-manifests",
+            Self::LieHave => "lie-have",
+            Self::Stall => "stall",
         })
     }
 }

@@ -1,6 +1,10 @@
 //! Serving: answer other peers' want-have, want-block and want-manifest requests from the
 //! store, over each stream they open, in the order they asked; cancelled ids are skipped.
 //!
+//! Ids a peer asked about with want-have that this node lacks stay on that stream's
+//! wantlist; when the node later gets one (it is fetching the same checkpoint), it tells the
+//! peer with a have, as BitTorrent peers do. Blocks pass the node's upload limit.
+//!
 //! A peer that sends a malformed or over-limit frame, or a message a server never expects
 //! (a block, a have), has its stream closed.
 
@@ -9,29 +13,44 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use libp2p::{PeerId, Stream};
+use ostrom_protocol::limits::MAX_IDS_PER_MESSAGE;
 use ostrom_protocol::wire::{BlockEncoding, Message};
 use ostrom_protocol::Id;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use super::codec::{self, CodecError, MessageWriter};
 use super::misbehave::Misbehavior;
 use crate::network::NetworkHandle;
-use crate::store::{read_chunk, ChunkReadError, Store};
+use crate::rate::RateLimit;
+use crate::store::{read_chunk, Store};
 
 /// Requests queued per stream before the server stops reading from it.
 const QUEUED_REQUESTS: usize = 64;
+/// Most ids one stream's wantlist holds; further want-haves are answered but not remembered.
+const MAX_WANTLIST: usize = 1 << 20;
+
+/// What a server needs besides the stream.
+#[derive(Clone)]
+pub struct ServeContext {
+    /// Where blocks and manifests come from.
+    pub store: Store,
+    /// Deliberate faults, for tests.
+    pub misbehavior: Misbehavior,
+    /// The node's upload limit.
+    pub upload: RateLimit,
+}
 
 /// Starts accepting exchange streams from peers; runs until the network stops.
-pub fn spawn(network: &NetworkHandle, store: Store, misbehavior: Misbehavior) {
+pub fn spawn(network: &NetworkHandle, context: ServeContext) {
     let Some(mut incoming) = network.accept_exchange_streams() else {
         tracing::error!("exchange streams are already being accepted");
         return;
     };
     tokio::spawn(async move {
         while let Some((peer, stream)) = incoming.next().await {
-            let store = store.clone();
+            let context = context.clone();
             tokio::spawn(async move {
-                if let Err(error) = serve_stream(peer, stream, store, misbehavior).await {
+                if let Err(error) = serve_stream(peer, stream, context).await {
                     tracing::info!(%peer, %error, "closed exchange stream");
                 }
             });
@@ -41,13 +60,20 @@ pub fn spawn(network: &NetworkHandle, store: Store, misbehavior: Misbehavior) {
 
 type Cancelled = Arc<Mutex<HashSet<Id>>>;
 
+/// One stream's answering side.
+struct Responder {
+    writer: MessageWriter,
+    context: ServeContext,
+    cancelled: Cancelled,
+    wantlist: HashSet<Id>,
+}
+
 async fn serve_stream(
     peer: PeerId,
     stream: Stream,
-    store: Store,
-    misbehavior: Misbehavior,
+    context: ServeContext,
 ) -> Result<(), CodecError> {
-    let (mut writer, mut reader) = codec::split(stream);
+    let (writer, mut reader) = codec::split(stream);
     let cancelled: Cancelled = Arc::default();
     let (requests, mut queue) = mpsc::channel::<Message>(QUEUED_REQUESTS);
     let read_side = {
@@ -76,88 +102,146 @@ async fn serve_stream(
             Ok::<(), CodecError>(())
         }
     };
-    let write_side = async {
-        while let Some(request) = queue.recv().await {
-            answer(&mut writer, request, &store, &cancelled, misbehavior).await?;
+    let mut added = context.store.subscribe_added();
+    let mut responder = Responder {
+        writer,
+        context,
+        cancelled,
+        wantlist: HashSet::new(),
+    };
+    let write_side = async move {
+        loop {
+            tokio::select! {
+                request = queue.recv() => match request {
+                    Some(request) => responder.answer(request).await?,
+                    None => break,
+                },
+                id = added.recv(), if !responder.wantlist.is_empty() => match id {
+                    Ok(id) => responder.now_held(vec![id]).await?,
+                    Err(broadcast::error::RecvError::Lagged(_)) => responder.recheck_wantlist().await?,
+                    Err(broadcast::error::RecvError::Closed) => {}
+                },
+            }
         }
-        writer.close().await;
+        responder.writer.close().await;
         Ok::<(), CodecError>(())
     };
     let (read, write) = tokio::join!(read_side, write_side);
     read.and(write)
 }
 
-fn take_cancelled(cancelled: &Cancelled, id: &Id) -> bool {
-    cancelled
-        .lock()
-        .map(|mut set| set.remove(id))
-        .unwrap_or(false)
-}
-
-async fn answer(
-    writer: &mut MessageWriter,
-    request: Message,
-    store: &Store,
-    cancelled: &Cancelled,
-    misbehavior: Misbehavior,
-) -> Result<(), CodecError> {
-    match request {
-        Message::WantHave { ids } => {
-            let (have, dont_have): (Vec<Id>, Vec<Id>) = ids
-                .into_iter()
-                .partition(|id| matches!(store.chunk_location(id), Ok(Some(_))));
-            if !have.is_empty() {
-                writer.send(&Message::Have { ids: have }).await?;
-            }
-            if !dont_have.is_empty() {
-                writer.send(&Message::DontHave { ids: dont_have }).await?;
-            }
-        }
-        Message::WantBlock { ids } => {
-            let mut dont_have = Vec::new();
-            for id in ids {
-                if take_cancelled(cancelled, &id) {
-                    continue;
-                }
-                match load_block(store, id).await {
-                    Some(data) => {
-                        let block = Message::Block {
-                            id,
-                            encoding: BlockEncoding::Raw,
-                            data: misbehavior.block(data).into(),
-                        };
-                        writer.send(&block).await?;
-                    }
-                    None => dont_have.push(id),
-                }
-            }
-            if !dont_have.is_empty() {
-                writer.send(&Message::DontHave { ids: dont_have }).await?;
-            }
-        }
-        Message::WantManifest { id } => match store.manifest_for(&id) {
-            Ok(Some(manifest)) => {
-                let bytes = misbehavior.manifest(manifest.bytes().to_vec());
-                writer
-                    .send(&Message::Manifest {
-                        id,
-                        bytes: bytes.into(),
-                    })
-                    .await?;
-            }
-            Ok(None) => writer.send(&Message::DontHave { ids: vec![id] }).await?,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read manifest");
-                writer.send(&Message::DontHave { ids: vec![id] }).await?;
-            }
-        },
-        _ => {}
+impl Responder {
+    fn take_cancelled(&self, id: &Id) -> bool {
+        self.cancelled
+            .lock()
+            .map(|mut set| set.remove(id))
+            .unwrap_or(false)
     }
-    Ok(())
+
+    fn holds(&self, id: &Id) -> bool {
+        self.context.store.has_chunk(id).unwrap_or(false)
+    }
+
+    async fn answer(&mut self, request: Message) -> Result<(), CodecError> {
+        let misbehavior = self.context.misbehavior;
+        match request {
+            Message::WantHave { ids } if misbehavior == Misbehavior::LieHave => {
+                self.writer.send(&Message::Have { ids }).await?;
+            }
+            Message::WantHave { ids } => {
+                let (have, dont_have): (Vec<Id>, Vec<Id>) =
+                    ids.into_iter().partition(|id| self.holds(id));
+                if !have.is_empty() {
+                    self.writer.send(&Message::Have { ids: have }).await?;
+                }
+                if !dont_have.is_empty() {
+                    if self.wantlist.len() + dont_have.len() <= MAX_WANTLIST {
+                        self.wantlist.extend(dont_have.iter().copied());
+                    }
+                    self.writer
+                        .send(&Message::DontHave { ids: dont_have })
+                        .await?;
+                }
+            }
+            Message::WantBlock { .. } if misbehavior == Misbehavior::Stall => {}
+            Message::WantBlock { ids } => {
+                let mut dont_have = Vec::new();
+                for id in ids {
+                    if self.take_cancelled(&id) {
+                        continue;
+                    }
+                    let block = match misbehavior {
+                        Misbehavior::LieHave => None,
+                        _ => load_block(&self.context.store, id).await,
+                    };
+                    match block {
+                        Some(data) => {
+                            self.context.upload.consume(data.len()).await;
+                            let block = Message::Block {
+                                id,
+                                encoding: BlockEncoding::Raw,
+                                data: misbehavior.block(data).into(),
+                            };
+                            self.writer.send(&block).await?;
+                        }
+                        None => dont_have.push(id),
+                    }
+                }
+                if !dont_have.is_empty() {
+                    self.writer
+                        .send(&Message::DontHave { ids: dont_have })
+                        .await?;
+                }
+            }
+            Message::WantManifest { id } => {
+                let reply = match self.context.store.manifest_for(&id) {
+                    Ok(Some(manifest)) => Message::Manifest {
+                        id,
+                        bytes: misbehavior.manifest(manifest.bytes().to_vec()).into(),
+                    },
+                    Ok(None) => Message::DontHave { ids: vec![id] },
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot read manifest");
+                        Message::DontHave { ids: vec![id] }
+                    }
+                };
+                self.writer.send(&reply).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Tells the peer about wanted chunks this node now holds.
+    async fn now_held(&mut self, ids: Vec<Id>) -> Result<(), CodecError> {
+        let held: Vec<Id> = ids
+            .into_iter()
+            .filter(|id| self.wantlist.remove(id))
+            .collect();
+        for batch in held.chunks(MAX_IDS_PER_MESSAGE) {
+            self.writer
+                .send(&Message::Have {
+                    ids: batch.to_vec(),
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// After missing some notifications, checks the whole wantlist against the store.
+    async fn recheck_wantlist(&mut self) -> Result<(), CodecError> {
+        let held: Vec<Id> = self
+            .wantlist
+            .iter()
+            .copied()
+            .filter(|id| self.holds(id))
+            .collect();
+        self.now_held(held).await
+    }
 }
 
-/// Reads a held chunk, checking it still hashes to its id; a chunk whose file changed is
-/// forgotten.
+/// Reads a held chunk, checking it still hashes to its id; a chunk whose file changed or
+/// vanished is forgotten.
 async fn load_block(store: &Store, id: Id) -> Option<Vec<u8>> {
     let location = match store.chunk_location(&id) {
         Ok(Some(location)) => location,
@@ -167,11 +251,9 @@ async fn load_block(store: &Store, id: Id) -> Option<Vec<u8>> {
             return None;
         }
     };
-    let read = tokio::task::spawn_blocking(move || read_chunk(&id, &location)).await;
-    match read {
+    match tokio::task::spawn_blocking(move || read_chunk(&id, &location)).await {
         Ok(Ok(bytes)) => Some(bytes),
-        Ok(Err(error @ ChunkReadError::Changed { .. }))
-        | Ok(Err(error @ ChunkReadError::Io { .. })) => {
+        Ok(Err(error)) => {
             tracing::warn!(%error, "forgetting chunk");
             let _ = store.remove_chunk_location(&id);
             None

@@ -9,12 +9,12 @@ use libp2p::kad::{self, GetProvidersOk, QueryId, QueryResult};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{identify, Multiaddr, PeerId, StreamProtocol, Swarm};
+use libp2p::{identify, ping, Multiaddr, PeerId, StreamProtocol, Swarm};
 use ostrom_protocol::dht::{holders_key, KAD_PROTOCOL};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
-use super::handle::{Command, NetworkError, NetworkHandle};
+use super::handle::{Command, NetworkError, NetworkHandle, Rtts};
 use super::NetworkConfig;
 
 struct PendingProviders {
@@ -29,6 +29,7 @@ struct EventLoop {
     pending_announces: HashMap<QueryId, oneshot::Sender<Result<(), NetworkError>>>,
     listen_addrs: watch::Sender<Vec<Multiaddr>>,
     connected: watch::Sender<usize>,
+    rtts: Rtts,
 }
 
 /// Splits a full multiaddr into its peer id and the address before `/p2p/`.
@@ -74,6 +75,7 @@ pub(crate) async fn spawn(
     let (commands_tx, commands) = mpsc::channel(256);
     let (listen_addrs, listen_rx) = watch::channel(Vec::new());
     let (connected, connected_rx) = watch::channel(0usize);
+    let rtts = Rtts::default();
 
     // Wait for each listener's first address before handing out the handle.
     while !listeners.is_empty() {
@@ -112,6 +114,7 @@ pub(crate) async fn spawn(
         pending_announces: HashMap::new(),
         listen_addrs,
         connected,
+        rtts: rtts.clone(),
     };
     tokio::spawn(event_loop.run());
     Ok(NetworkHandle {
@@ -120,6 +123,7 @@ pub(crate) async fn spawn(
         local_peer_id,
         listen_addrs: listen_rx,
         connected: connected_rx,
+        rtts,
     })
 }
 
@@ -169,6 +173,15 @@ impl EventLoop {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.on_identify(event),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                peer,
+                result: Ok(rtt),
+                ..
+            })) => {
+                if let Ok(mut rtts) = self.rtts.lock() {
+                    rtts.insert(peer, rtt);
+                }
+            }
             SwarmEvent::NewListenAddr { address, .. } => {
                 let full = address
                     .with_p2p(*self.swarm.local_peer_id())

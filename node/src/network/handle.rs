@@ -66,7 +66,12 @@ pub struct NetworkHandle {
     pub(crate) local_peer_id: PeerId,
     pub(crate) listen_addrs: watch::Receiver<Vec<Multiaddr>>,
     pub(crate) connected: watch::Receiver<usize>,
+    pub(crate) rtts: Rtts,
 }
+
+/// Latest ping round-trip time of each connected peer.
+pub(crate) type Rtts =
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PeerId, std::time::Duration>>>;
 
 impl NetworkHandle {
     async fn ask<T>(
@@ -89,6 +94,11 @@ impl NetworkHandle {
     /// The addresses this node listens on, each ending in `/p2p/PEER_ID`.
     pub fn listen_addrs(&self) -> Vec<Multiaddr> {
         self.listen_addrs.borrow().clone()
+    }
+
+    /// The latest measured round-trip time to `peer`, if any.
+    pub fn rtt(&self, peer: &PeerId) -> Option<std::time::Duration> {
+        self.rtts.lock().ok()?.get(peer).copied()
     }
 
     /// Waits until at least one peer is connected, or `timeout` passes; true if connected.

@@ -57,7 +57,11 @@ pub struct Store {
     chunks: sled::Tree,
     held: sled::Tree,
     files: sled::Tree,
+    added: tokio::sync::broadcast::Sender<Id>,
 }
+
+/// How many newly held chunk ids subscribers may fall behind by before they must re-check.
+const ADDED_BACKLOG: usize = 4096;
 
 fn id_key(key: &[u8], tree: &'static str) -> Result<Id, StoreError> {
     let bytes: [u8; 32] = key.try_into().map_err(|_| StoreError::Damaged {
@@ -85,6 +89,7 @@ impl Store {
             held: db.open_tree(HELD)?,
             files: db.open_tree(FILES)?,
             db,
+            added: tokio::sync::broadcast::channel(ADDED_BACKLOG).0,
         })
     }
 
@@ -155,7 +160,20 @@ impl Store {
             batch.insert(id.as_bytes(), location.encode());
         }
         self.chunks.apply_batch(batch)?;
+        for (id, _) in entries {
+            let _ = self.added.send(*id);
+        }
         Ok(())
+    }
+
+    /// Ids of chunks as they become held, for telling peers that wait on them.
+    pub fn subscribe_added(&self) -> tokio::sync::broadcast::Receiver<Id> {
+        self.added.subscribe()
+    }
+
+    /// Whether this node holds verified bytes of chunk `id`.
+    pub fn has_chunk(&self, id: &Id) -> Result<bool, StoreError> {
+        Ok(self.chunks.contains_key(id.as_bytes())?)
     }
 
     /// Forgets a chunk location that turned out to be bad.
@@ -199,7 +217,7 @@ impl Store {
         let mut held = 0;
         for file in &manifest.manifest().files {
             for chunk in &file.chunks {
-                if self.chunks.contains_key(chunk.id.as_bytes())? {
+                if self.has_chunk(&chunk.id)? {
                     held += 1;
                 }
             }

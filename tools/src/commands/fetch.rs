@@ -1,15 +1,20 @@
 //! `ostrom fetch`: through the running node, or through a temporary in-process node on the
-//! home's configuration when none runs.
+//! home's configuration when none runs. Shows progress on a terminal; `--json` prints
+//! progress lines and then the result.
 
-use anyhow::{Context, Result};
-use ostrom_node::api::types::{FetchBody, FetchOutcome};
+use std::io::IsTerminal;
+
+use anyhow::{anyhow, Context, Result};
+use ostrom_node::api::types::{FetchBody, FetchEvent, FetchOutcome, FetchProgress};
 use ostrom_node::exchange::{FetchRequest, Misbehavior};
 use ostrom_node::{Home, Multiaddr, Node, NodeOptions};
 use ostrom_protocol::Id;
+use tokio::sync::mpsc;
 
 use crate::cli::FetchArgs;
 use crate::client::ApiClient;
 use crate::format;
+use crate::progress::ProgressView;
 
 pub async fn run(home: &Home, args: FetchArgs) -> Result<()> {
     let id: Id = args.id.parse()?;
@@ -22,22 +27,63 @@ pub async fn run(home: &Home, args: FetchArgs) -> Result<()> {
         })?,
         None => home.config()?.fetch_timeout,
     };
-    let outcome: FetchOutcome = match ApiClient::connect(home).await {
+    let mut view = ProgressView::new(args.json, std::io::stderr().is_terminal());
+    let (events_tx, mut events) = mpsc::unbounded_channel::<FetchEvent>();
+    let running = match ApiClient::connect(home).await {
         Some(client) => {
             let body = FetchBody {
                 id: id.to_string(),
                 out: out.display().to_string(),
                 timeout_ms: timeout.as_millis() as u64,
             };
-            client.post("/v1/fetch", &body).await?
+            tokio::spawn(async move {
+                if let Err(error) = client.post_lines("/v1/fetch", &body, &events_tx).await {
+                    let _ = events_tx.send(FetchEvent::Error(error.to_string()));
+                }
+            })
         }
         None => {
             let bootstrap = super::parse_addrs(&args.bootstrap, "--bootstrap")?;
-            fetch_in_process(home, bootstrap, FetchRequest { id, out, timeout }).await?
+            let home = home.clone();
+            tokio::spawn(async move {
+                let request = FetchRequest {
+                    id,
+                    out,
+                    timeout,
+                    progress: None,
+                };
+                let last = match fetch_in_process(&home, bootstrap, request, &events_tx).await {
+                    Ok(outcome) => FetchEvent::Done(outcome),
+                    Err(error) => FetchEvent::Error(format!("{error:#}")),
+                };
+                let _ = events_tx.send(last);
+            })
         }
     };
-    if args.json {
-        return super::print_json(&outcome);
+    let mut outcome = None;
+    while let Some(event) = events.recv().await {
+        match event {
+            FetchEvent::Progress(progress) => view.update(&progress),
+            FetchEvent::Done(done) => {
+                outcome = Some(done);
+                break;
+            }
+            FetchEvent::Error(error) => {
+                view.finish();
+                return Err(anyhow!(error));
+            }
+        }
+    }
+    running.abort();
+    view.finish();
+    let outcome = outcome.ok_or_else(|| anyhow!("the fetch ended without a result"))?;
+    print_outcome(&outcome, args.json)
+}
+
+fn print_outcome(outcome: &FetchOutcome, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(outcome)?);
+        return Ok(());
     }
     println!(
         "fetched {}{} into {}",
@@ -70,7 +116,8 @@ pub async fn run(home: &Home, args: FetchArgs) -> Result<()> {
 async fn fetch_in_process(
     home: &Home,
     bootstrap: Vec<Multiaddr>,
-    request: FetchRequest,
+    mut request: FetchRequest,
+    events: &mpsc::UnboundedSender<FetchEvent>,
 ) -> Result<FetchOutcome> {
     eprintln!(
         "note: no node is running on {}; fetching through a temporary node that joins via config.toml's bootstrap peers",
@@ -84,9 +131,20 @@ async fn fetch_in_process(
         bootstrap,
         api: None,
         misbehavior: Misbehavior::None,
+        upload_limit: None,
+        download_limit: None,
     };
     let node = Node::start(home.clone(), options).await?;
+    let (progress_tx, mut progress) = mpsc::unbounded_channel::<FetchProgress>();
+    request.progress = Some(progress_tx);
+    let forward = events.clone();
+    let pump = tokio::spawn(async move {
+        while let Some(update) = progress.recv().await {
+            let _ = forward.send(FetchEvent::Progress(update));
+        }
+    });
     let outcome = node.fetch(request).await;
+    let _ = pump.await;
     node.shutdown().await;
     Ok(outcome?)
 }

@@ -5,10 +5,16 @@ use std::io::Write;
 use anyhow::Result;
 use ostrom_node::api::server;
 use ostrom_node::exchange::Misbehavior;
+use ostrom_node::rate::Rate;
 use ostrom_node::{Home, Node, NodeOptions};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::RunArgs;
+
+fn parse_rate(text: Option<&str>, flag: &str) -> Result<Option<Rate>> {
+    text.map(|t| t.parse().map_err(|e| anyhow::anyhow!("{flag}: {e}")))
+        .transpose()
+}
 
 pub async fn run(home: &Home, args: RunArgs) -> Result<()> {
     let misbehavior: Misbehavior = args.misbehave.parse().map_err(anyhow::Error::msg)?;
@@ -18,6 +24,8 @@ pub async fn run(home: &Home, args: RunArgs) -> Result<()> {
         bootstrap: super::parse_addrs(&args.bootstrap, "--bootstrap")?,
         api: Some(args.api.unwrap_or(config.api)),
         misbehavior,
+        upload_limit: parse_rate(args.upload_limit.as_deref(), "--upload-limit")?,
+        download_limit: parse_rate(args.download_limit.as_deref(), "--download-limit")?,
     };
     let api_addr = options.api.unwrap_or(config.api);
     let node = Node::start(home.clone(), options).await?;

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use super::session::Session;
 use crate::network::{NetworkError, NetworkHandle};
+use crate::rate::RateLimit;
 use crate::store::{HeldCheckpoint, Store, StoreError};
 
 /// What to fetch and where to put it.
@@ -35,15 +36,34 @@ pub struct FetchRequest {
     pub out: PathBuf,
     /// How long to look for holders before giving up.
     pub timeout: Duration,
+    /// Where progress reports go, about four a second, if anyone listens.
+    pub progress: Option<tokio::sync::mpsc::UnboundedSender<FetchProgress>>,
+}
+
+/// How far a fetch has come.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FetchProgress {
+    /// Bytes of all files being fetched.
+    pub bytes_total: u64,
+    /// Bytes in place so far.
+    pub bytes_done: u64,
+    /// Of those, bytes received from peers.
+    pub bytes_from_network: u64,
+    /// Holders being fetched from now.
+    pub holders: usize,
+    /// Whether every chunk is in place (the final file checks follow).
+    pub done: bool,
 }
 
 /// How the fetch engine behaves towards holders.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FetchSettings {
     /// Block requests kept in flight per holder.
     pub requests_in_flight: usize,
     /// How long a holder may leave requests unanswered before it is dropped.
     pub peer_stall_timeout: Duration,
+    /// The node's download limit.
+    pub download: RateLimit,
 }
 
 /// Whether a fetch named a checkpoint or one file.
@@ -238,20 +258,26 @@ impl Fetcher {
                 .map_err(|e| FetchError::Task(e.to_string()))??
         };
         let mut plan = planned;
+        // Holding part of it already, this node serves that part: say so.
+        let announcer = self.network.clone();
+        tokio::spawn(async move {
+            if let Err(error) = announcer.announce(checkpoint).await {
+                tracing::debug!(%error, "partial holder announcement");
+            }
+        });
         if !plan.needed.is_empty() {
             if sessions.is_empty() {
                 let holders = manifest::find_holders(&self.network, request.id, deadline).await?;
                 sessions = manifest::open_sessions(&self.network, &holders, &events_tx).await;
             }
-            transfer::run(
-                request.id,
-                &mut plan,
-                sessions,
-                &mut events,
-                &self.store,
-                &self.settings,
-            )
-            .await?;
+            let context = transfer::TransferContext {
+                store: &self.store,
+                network: &self.network,
+                settings: &self.settings,
+                events_tx: events_tx.clone(),
+                progress: request.progress.clone(),
+            };
+            transfer::run(request.id, &mut plan, sessions, &mut events, context).await?;
         }
         let store = self.store.clone();
         let verified = tokio::task::spawn_blocking(move || plan::finish(&store, plan))

@@ -80,6 +80,16 @@ fn open_output(path: &Path, size: u64) -> Result<File, FetchError> {
 }
 
 impl Plan {
+    /// Bytes of all the files being written.
+    pub(super) fn bytes_total(&self) -> u64 {
+        self.files.iter().map(|f| f.entry.size).sum()
+    }
+
+    /// Bytes in place so far, from any source.
+    pub(super) fn bytes_done(&self) -> u64 {
+        self.bytes_resumed + self.bytes_from_store + self.bytes_from_network
+    }
+
     /// Writes a verified chunk to every place it goes and notes it as pending.
     pub(super) fn write_chunk(
         &mut self,
