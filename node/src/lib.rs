@@ -9,6 +9,9 @@
 //! - [`inventory`]: what the node holds, as `ls` and `show` report it.
 //! - [`publish`]: chunk, hash, sign and record a checkpoint.
 //! - [`rate`]: upload and download byte-rate limits.
+//! - [`trust`]: the publishers this node accepts manifests from.
+//! - [`records`]: which signed records this node stores for peers in the DHT.
+//! - [`names`]: name records: publishing the next one, resolving ALIAS/MODEL@TAG.
 //! - [`network`]: the swarm, owned by one event loop, behind a cloneable handle.
 //! - [`exchange`]: the exchange protocol: serving blocks and manifests, and fetching.
 //! - [`api`]: the loopback HTTP control API and its request/response types.
@@ -19,11 +22,14 @@ pub mod config;
 pub mod exchange;
 pub mod home;
 pub mod inventory;
+pub mod names;
 pub mod network;
 pub mod node;
 pub mod publish;
 pub mod rate;
+pub mod records;
 pub mod store;
+pub mod trust;
 
 pub use home::Home;
 pub use libp2p::{Multiaddr, PeerId};

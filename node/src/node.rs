@@ -9,15 +9,22 @@ use ed25519_dalek::SigningKey;
 use libp2p::Multiaddr;
 use ostrom_protocol::{Id, SignedManifest};
 
-use crate::api::types::{FetchedFile, NodeInfo, PublishOutcome};
+use crate::api::types::{FetchedFile, LogEntry, NodeInfo, PublishOutcome, Resolved};
 use crate::config::Config;
 use crate::exchange::fetch::FetchSettings;
 use crate::exchange::{serve, FetchError, FetchOutcome, FetchRequest, Fetcher, Misbehavior};
 use crate::home::{Home, HomeError};
+use crate::names::{self, NameError, NameRef};
 use crate::network::{self, NetworkConfig, NetworkError, NetworkHandle};
-use crate::publish::{self, PublishError, PublishRequest};
+use crate::publish::{self, PublishError, PublishRequest, Published};
 use crate::rate::{Rate, RateLimit};
 use crate::store::{Store, StoreError};
+use crate::trust::{TrustError, TrustStore};
+use ostrom_protocol::name_record::SignedNameRecord;
+use ostrom_protocol::trust::format_public_key;
+
+/// Most checkpoints `log` follows back through parents.
+pub const MAX_LINEAGE: usize = 10_000;
 
 /// How long a starting node waits for a first peer before announcing what it holds.
 const FIRST_ANNOUNCE_WAIT: Duration = Duration::from_secs(10);
@@ -57,6 +64,12 @@ pub enum NodeError {
     /// Fetching failed.
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    /// A name could not be resolved.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// The trust store is unusable.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
     /// The control API could not start.
     #[error("cannot serve the control API on {addr}: {source}")]
     Api {
@@ -192,6 +205,15 @@ impl Node {
                 return;
             }
         };
+        let own = self.inner.publisher.verifying_key().to_bytes();
+        match self.inner.store.name_records_of(&own) {
+            Ok(records) => {
+                for record in records {
+                    self.put_name_record(&record).await;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot list own name records"),
+        }
         for (id, _) in held.into_iter().filter(|(_, h)| h.complete) {
             match self.inner.store.manifest(&id) {
                 Ok(Some(signed)) => {
@@ -227,12 +249,95 @@ impl Node {
         let started = Instant::now();
         let store = self.inner.store.clone();
         let key = self.inner.publisher.clone();
-        let signed = tokio::task::spawn_blocking(move || publish::publish(&store, &key, &request))
-            .await
-            .map_err(|e| NodeError::Task(e.to_string()))??;
+        let published =
+            tokio::task::spawn_blocking(move || publish::publish(&store, &key, &request))
+                .await
+                .map_err(|e| NodeError::Task(e.to_string()))??;
         let seconds = started.elapsed().as_secs_f64();
-        let announced = self.announce(&signed).await;
-        Ok(publish_outcome(&signed, seconds, announced))
+        let announced = self.announce(&published.manifest).await;
+        self.put_name_record(&published.name_record).await;
+        Ok(publish_outcome(&published, seconds, announced))
+    }
+
+    /// Stores a name record in the DHT; failures are logged, it is stored again later.
+    async fn put_name_record(&self, record: &SignedNameRecord) {
+        let body = record.body();
+        if let Err(error) = self
+            .inner
+            .network
+            .put_record(body.dht_key(), record.bytes().to_vec())
+            .await
+        {
+            tracing::warn!(model = %body.model, seq = body.seq, %error, "name record not stored in the DHT yet; will retry");
+        }
+    }
+
+    /// Resolves `ALIAS/MODEL[@TAG]` to a checkpoint id through the DHT.
+    pub async fn resolve(&self, reference: &NameRef) -> Result<Resolved, NodeError> {
+        let trust = TrustStore::load(&self.inner.home)?;
+        let own = self.inner.publisher.verifying_key().to_bytes();
+        let publisher = names::publisher_of(reference, &trust, &own)?;
+        let record = names::resolve_record(
+            &self.inner.store,
+            &self.inner.network,
+            publisher,
+            &reference.model,
+        )
+        .await?;
+        let id = names::pick(&record, reference.tag.as_deref())?;
+        Ok(Resolved {
+            reference: reference.to_string(),
+            id: id.to_string(),
+            publisher: format_public_key(&publisher),
+            model: reference.model.clone(),
+            seq: record.body().seq,
+            tags: record
+                .body()
+                .tags
+                .iter()
+                .map(|(t, i)| (t.clone(), i.to_string()))
+                .collect(),
+        })
+    }
+
+    /// The lineage of a model: the checkpoint `reference` names, then its parent, and so
+    /// on, as far as manifests can be found (at most [`MAX_LINEAGE`]).
+    pub async fn log(&self, reference: &NameRef) -> Result<Vec<LogEntry>, NodeError> {
+        let resolved = self.resolve(reference).await?;
+        let mut entries = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut next: Option<Id> = resolved.id.parse().ok();
+        while let Some(id) = next {
+            if !seen.insert(id) || entries.len() >= MAX_LINEAGE {
+                break;
+            }
+            let signed = match self.inner.fetcher.manifest(id, self.fetch_timeout()).await {
+                Ok(signed) => signed,
+                Err(error) if !entries.is_empty() => {
+                    tracing::warn!(%id, %error, "lineage ends: parent manifest not found");
+                    break;
+                }
+                Err(error) => return Err(error.into()),
+            };
+            let manifest = signed.manifest();
+            let text = id.to_string();
+            entries.push(LogEntry {
+                id: text.clone(),
+                tag: manifest.tag.clone(),
+                tags: resolved
+                    .tags
+                    .iter()
+                    .filter(|(_, target)| **target == text)
+                    .map(|(tag, _)| tag.clone())
+                    .collect(),
+                created_ms: manifest.created_ms,
+                bytes: manifest.total_size(),
+                files: manifest.files.len(),
+                parent: manifest.parent.map(|p| p.to_string()),
+            });
+            next = manifest.parent;
+        }
+        Ok(entries)
     }
 
     /// Fetches a checkpoint or file.
@@ -253,7 +358,8 @@ impl Node {
 }
 
 /// The outcome of a publish, for the API and the CLI.
-pub fn publish_outcome(signed: &SignedManifest, seconds: f64, announced: bool) -> PublishOutcome {
+pub fn publish_outcome(published: &Published, seconds: f64, announced: bool) -> PublishOutcome {
+    let signed = &published.manifest;
     let manifest = signed.manifest();
     PublishOutcome {
         id: signed.id().to_string(),
@@ -272,5 +378,6 @@ pub fn publish_outcome(signed: &SignedManifest, seconds: f64, announced: bool) -
         chunks: manifest.chunk_count(),
         seconds,
         announced,
+        name_seq: published.name_record.body().seq,
     }
 }

@@ -1,5 +1,6 @@
-//! Publishing: chunk and hash a file or directory, sign its manifest, and record in the
-//! store that this node holds every chunk where it already lies on disk.
+//! Publishing: chunk and hash a file or directory, sign its manifest, record in the store
+//! that this node holds every chunk where it already lies on disk, and make the next name
+//! record of the model.
 //!
 //! Nothing is copied: the published files are served in place. Announcing the checkpoint in
 //! the DHT is the network's job and happens after this returns.
@@ -11,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ed25519_dalek::SigningKey;
 use ostrom_protocol::chunking::{chunk_file, ChunkError};
 use ostrom_protocol::manifest::{ManifestError, MANIFEST_VERSION};
+use ostrom_protocol::name_record::SignedNameRecord;
 use ostrom_protocol::{FileEntry, Id, Manifest, SignedManifest};
 
 use crate::store::{ChunkLocation, HeldCheckpoint, Store, StoreError};
@@ -56,6 +58,18 @@ pub enum PublishError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The name record could not be made.
+    #[error(transparent)]
+    Name(#[from] crate::names::NameError),
+}
+
+/// What a publish made.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The signed manifest; its id is the checkpoint id.
+    pub manifest: SignedManifest,
+    /// The model's new name record, pointing at it.
+    pub name_record: SignedNameRecord,
 }
 
 /// A file found under the published path.
@@ -137,13 +151,13 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Chunks, hashes and signs the checkpoint at `request.path` and records it in `store` as
-/// held and complete. Returns the signed manifest; its id is the checkpoint id.
+/// Chunks, hashes and signs the checkpoint at `request.path`, records it in `store` as
+/// held and complete, and makes the model's next name record.
 pub fn publish(
     store: &Store,
     key: &SigningKey,
     request: &PublishRequest,
-) -> Result<SignedManifest, PublishError> {
+) -> Result<Published, PublishError> {
     let (root, files) = sources(&request.path)?;
     let mut entries = Vec::with_capacity(files.len());
     let mut locations = Vec::new();
@@ -193,8 +207,12 @@ pub fn publish(
             published: true,
         },
     )?;
+    let name_record = crate::names::next_record(store, key, &signed)?;
     store.flush()?;
-    Ok(signed)
+    Ok(Published {
+        manifest: signed,
+        name_record,
+    })
 }
 
 #[cfg(test)]
@@ -219,7 +237,7 @@ mod tests {
             parent: None,
             metadata: BTreeMap::new(),
         };
-        let signed = publish(&store, &key, &request).expect("publish");
+        let signed = publish(&store, &key, &request).expect("publish").manifest;
         let paths: Vec<&str> = signed
             .manifest()
             .files

@@ -30,12 +30,20 @@ pub enum Command {
     Id(JsonFlag),
     /// Publish a file or directory as a signed checkpoint; prints its id last.
     Publish(PublishArgs),
-    /// Fetch a checkpoint or a file by id from the nodes that hold it.
+    /// Fetch a checkpoint or a file by id, or a checkpoint by name, from the nodes that
+    /// hold it.
     Fetch(FetchArgs),
+    /// List a model's checkpoints, newest first, following parents: ALIAS/MODEL[@TAG].
+    Log(LogArgs),
     /// List the checkpoints this node knows.
     Ls(JsonFlag),
     /// Show one checkpoint (by checkpoint id or file id).
     Show(ShowArgs),
+    /// Print this node's publisher public key (what other labs put in their trust store).
+    Key,
+    /// Manage the publishers whose manifests this node accepts.
+    #[command(subcommand)]
+    Trust(TrustCommand),
     /// Print the id of every file under PATH (the same hash `b3sum` prints) and check
     /// safetensors headers.
     Verify(VerifyArgs),
@@ -49,6 +57,25 @@ pub enum NodeCommand {
     /// When ready it prints `api URL`, one `listen MULTIADDR` line per address and `ready`
     /// on stdout; logs go to stderr (RUST_LOG sets the level).
     Run(RunArgs),
+}
+
+/// `ostrom trust ...`
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Trust manifests signed by PUBKEY, calling the publisher ALIAS.
+    Add {
+        /// A short name: a-z, 0-9, '.', '_' or '-'.
+        alias: String,
+        /// The publisher's public key, 64 hex digits (`ostrom key` on their node).
+        pubkey: String,
+    },
+    /// List the trusted publishers.
+    Ls(JsonFlag),
+    /// Stop trusting the publisher called ALIAS.
+    Rm {
+        /// The alias given to `ostrom trust add`.
+        alias: String,
+    },
 }
 
 /// `--json`
@@ -112,7 +139,8 @@ pub struct PublishArgs {
 /// `ostrom fetch`
 #[derive(Debug, Args)]
 pub struct FetchArgs {
-    /// A checkpoint id or a file id (64 hex digits).
+    /// A checkpoint id or a file id (64 hex digits), or a name: ALIAS/MODEL@latest or
+    /// ALIAS/MODEL@TAG (ALIAS from `ostrom trust ls`, or `self`).
     pub id: String,
     /// Directory to write the files into, at their paths in the checkpoint.
     #[arg(short = 'o', long = "out", value_name = "OUTDIR")]
@@ -126,6 +154,16 @@ pub struct FetchArgs {
     pub bootstrap: Vec<String>,
     /// Print JSON lines instead of text: `{"progress": {...}}` while it runs, then the
     /// result object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ostrom log`
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// ALIAS/MODEL, or ALIAS/MODEL@TAG to start from a tag.
+    pub reference: String,
+    /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
 }

@@ -14,3 +14,9 @@ pub fn rate(bytes: u64, seconds: f64) -> String {
     }
     format!("{}/s", self::bytes((bytes as f64 / seconds) as u64))
 }
+
+/// A time in milliseconds since the Unix epoch, as RFC 3339 UTC to the second.
+pub fn time(ms: u64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+    humantime::format_rfc3339_seconds(at).to_string()
+}

@@ -6,6 +6,8 @@
 //! | `GET /v1/checkpoints` | every stored checkpoint |
 //! | `GET /v1/checkpoints/{id}` | one checkpoint (by checkpoint or file id) |
 //! | `POST /v1/publish` | publish a path (token) |
+//! | `POST /v1/resolve` | resolve `ALIAS/MODEL[@TAG]` to a checkpoint id |
+//! | `POST /v1/log` | the lineage of `ALIAS/MODEL[@TAG]` |
 //! | `POST /v1/fetch` | fetch an id into a directory (token); answers newline-delimited JSON [`FetchEvent`]s |
 
 use std::collections::BTreeMap;
@@ -25,9 +27,10 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use super::types::{ErrorBody, FetchBody, FetchEvent, PublishBody};
+use super::types::{ErrorBody, FetchBody, FetchEvent, PublishBody, ResolveBody};
 use crate::exchange::FetchRequest;
 use crate::inventory;
+use crate::names::NameRef;
 use crate::node::{Node, NodeError};
 use crate::publish::PublishRequest;
 
@@ -53,7 +56,7 @@ impl From<NodeError> for ApiError {
     fn from(error: NodeError) -> Self {
         let status = match &error {
             NodeError::Publish(_) => StatusCode::BAD_REQUEST,
-            NodeError::Fetch(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            NodeError::Fetch(_) | NodeError::Name(_) => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, error.to_string())
@@ -104,6 +107,8 @@ pub async fn serve(
         .route("/v1/checkpoints/{id}", get(show))
         .route("/v1/publish", post(publish))
         .route("/v1/fetch", post(fetch))
+        .route("/v1/resolve", post(resolve))
+        .route("/v1/log", post(log))
         .with_state(state);
     let task = tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, router).await {
@@ -133,6 +138,26 @@ async fn show(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResul
         )),
         Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     }
+}
+
+fn parse_reference(text: &str) -> Result<NameRef, ApiError> {
+    text.parse().map_err(bad_request)
+}
+
+async fn resolve(
+    State(state): State<ApiState>,
+    Json(body): Json<ResolveBody>,
+) -> ApiResult<impl Serialize> {
+    let reference = parse_reference(&body.reference)?;
+    Ok(Json(state.node.resolve(&reference).await?))
+}
+
+async fn log(
+    State(state): State<ApiState>,
+    Json(body): Json<ResolveBody>,
+) -> ApiResult<impl Serialize> {
+    let reference = parse_reference(&body.reference)?;
+    Ok(Json(state.node.log(&reference).await?))
 }
 
 async fn publish(

@@ -57,6 +57,32 @@ pub struct PublishOutcome {
     /// Whether the DHT accepted the announcement (false when no node runs or no peer is
     /// reachable yet; it is announced again later).
     pub announced: bool,
+    /// The sequence number of the model's new name record.
+    pub name_seq: u64,
+}
+
+/// `POST /v1/resolve` request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResolveBody {
+    /// `ALIAS/MODEL`, `ALIAS/MODEL@latest` or `ALIAS/MODEL@TAG`.
+    pub reference: String,
+}
+
+/// A name resolved to a checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Resolved {
+    /// The reference, normalized (`ALIAS/MODEL@TAG` or `@latest`).
+    pub reference: String,
+    /// The checkpoint id it names.
+    pub id: String,
+    /// The publisher key (hex).
+    pub publisher: String,
+    /// The model name.
+    pub model: String,
+    /// The name record's sequence number.
+    pub seq: u64,
+    /// Every tag of the model and the checkpoint it names.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// `POST /v1/fetch` request.
@@ -136,4 +162,23 @@ pub enum FetchEvent {
     Done(FetchOutcome),
     /// The fetch failed; why, for a person.
     Error(String),
+}
+
+/// One checkpoint in a model's lineage, as `ostrom log` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Checkpoint id.
+    pub id: String,
+    /// The tag in its manifest.
+    pub tag: Option<String>,
+    /// Every tag of the name record that names it.
+    pub tags: Vec<String>,
+    /// Creation time, ms since the Unix epoch.
+    pub created_ms: u64,
+    /// Total bytes.
+    pub bytes: u64,
+    /// Number of files.
+    pub files: usize,
+    /// Its parent, if any.
+    pub parent: Option<String>,
 }

@@ -16,6 +16,12 @@ use super::handle::NetworkError;
 /// How long a provider record lives in the DHT unless announced again.
 pub const PROVIDER_RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// How long a signed record lives in the DHT unless stored again.
+pub const RECORD_TTL: Duration = Duration::from_secs(48 * 3600);
+
+/// Largest Kademlia message: a record of `MAX_RECORD_SIZE` with its framing.
+const MAX_KAD_PACKET: usize = ostrom_protocol::limits::MAX_RECORD_SIZE + 16 * 1024;
+
 /// The behaviours every Ostrom node runs.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
@@ -36,7 +42,12 @@ fn kademlia(keypair: &Keypair) -> kad::Behaviour<MemoryStore> {
         .set_provider_record_ttl(Some(PROVIDER_RECORD_TTL))
         // The node announces what it holds itself, on start and every reannounce interval.
         .set_provider_publication_interval(None)
-        .set_query_timeout(Duration::from_secs(30));
+        .set_query_timeout(Duration::from_secs(30))
+        // Records are signed statements: every one a peer sends is checked before it is
+        // stored (see `records::check_incoming`).
+        .set_record_filtering(kad::StoreInserts::FilterBoth)
+        .set_record_ttl(Some(RECORD_TTL))
+        .set_max_packet_size(MAX_KAD_PACKET);
     let store = MemoryStore::with_config(
         peer_id,
         MemoryStoreConfig {

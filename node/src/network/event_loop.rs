@@ -16,10 +16,16 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::handle::{Command, NetworkError, NetworkHandle, Rtts};
 use super::NetworkConfig;
+use crate::records::check_incoming;
 
 struct PendingProviders {
     found: HashSet<PeerId>,
     reply: oneshot::Sender<Result<HashSet<PeerId>, NetworkError>>,
+}
+
+struct PendingRecords {
+    found: Vec<(Option<PeerId>, Vec<u8>)>,
+    reply: oneshot::Sender<Vec<(Option<PeerId>, Vec<u8>)>>,
 }
 
 struct EventLoop {
@@ -27,6 +33,8 @@ struct EventLoop {
     commands: mpsc::Receiver<Command>,
     pending_providers: HashMap<QueryId, PendingProviders>,
     pending_announces: HashMap<QueryId, oneshot::Sender<Result<(), NetworkError>>>,
+    pending_puts: HashMap<QueryId, oneshot::Sender<Result<(), NetworkError>>>,
+    pending_gets: HashMap<QueryId, PendingRecords>,
     listen_addrs: watch::Sender<Vec<Multiaddr>>,
     connected: watch::Sender<usize>,
     rtts: Rtts,
@@ -112,6 +120,8 @@ pub(crate) async fn spawn(
         commands,
         pending_providers: HashMap::new(),
         pending_announces: HashMap::new(),
+        pending_puts: HashMap::new(),
+        pending_gets: HashMap::new(),
         listen_addrs,
         connected,
         rtts: rtts.clone(),
@@ -162,6 +172,33 @@ impl EventLoop {
                     let _ = reply.send(Err(NetworkError::Dht(error.to_string())));
                 }
             },
+            Command::PutRecord { key, value, reply } => {
+                match kad.put_record(kad::Record::new(key, value), kad::Quorum::One) {
+                    Ok(query) => {
+                        self.pending_puts.insert(query, reply);
+                    }
+                    Err(error) => {
+                        let _ = reply.send(Err(NetworkError::Dht(error.to_string())));
+                    }
+                }
+            }
+            Command::PutRecordTo { key, value, peers } => {
+                kad.put_record_to(
+                    kad::Record::new(key, value),
+                    peers.into_iter(),
+                    kad::Quorum::One,
+                );
+            }
+            Command::GetRecords { key, reply } => {
+                let query = kad.get_record(key.into());
+                self.pending_gets.insert(
+                    query,
+                    PendingRecords {
+                        found: Vec::new(),
+                        reply,
+                    },
+                );
+            }
             Command::ConnectedPeers { reply } => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
@@ -232,13 +269,42 @@ impl EventLoop {
     }
 
     fn on_kad(&mut self, event: kad::Event) {
-        let kad::Event::OutboundQueryProgressed {
-            id, result, step, ..
-        } = event
-        else {
-            return;
+        let (id, result, step) = match event {
+            kad::Event::OutboundQueryProgressed {
+                id, result, step, ..
+            } => (id, result, step),
+            kad::Event::InboundRequest {
+                request:
+                    kad::InboundRequest::PutRecord {
+                        source,
+                        record: Some(record),
+                        ..
+                    },
+            } => {
+                self.on_inbound_record(source, record);
+                return;
+            }
+            _ => return,
         };
         match result {
+            QueryResult::GetRecord(Ok(kad::GetRecordOk::FoundRecord(found))) => {
+                if let Some(pending) = self.pending_gets.get_mut(&id) {
+                    pending.found.push((found.peer, found.record.value));
+                }
+                if step.last {
+                    self.finish_records(id);
+                }
+            }
+            QueryResult::GetRecord(_) => self.finish_records(id),
+            QueryResult::PutRecord(result) => {
+                if let Some(reply) = self.pending_puts.remove(&id) {
+                    let _ = reply.send(
+                        result
+                            .map(|_| ())
+                            .map_err(|e| NetworkError::Dht(e.to_string())),
+                    );
+                }
+            }
             QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { providers, .. })) => {
                 let local = *self.swarm.local_peer_id();
                 for peer in providers.iter().filter(|p| **p != local) {
@@ -276,6 +342,28 @@ impl EventLoop {
             }
             QueryResult::Bootstrap(Err(error)) => tracing::debug!(%error, "DHT bootstrap"),
             _ => {}
+        }
+    }
+
+    fn finish_records(&mut self, id: QueryId) {
+        if let Some(pending) = self.pending_gets.remove(&id) {
+            let _ = pending.reply.send(pending.found);
+        }
+    }
+
+    /// A peer asks this node to store a record: it is stored only if it is a valid
+    /// signed record for its key and does not replace a newer copy.
+    fn on_inbound_record(&mut self, source: PeerId, record: kad::Record) {
+        use libp2p::kad::store::RecordStore;
+        let store = self.swarm.behaviour_mut().kad.store_mut();
+        let existing = store.get(&record.key).map(|r| r.value.clone());
+        match check_incoming(record.key.as_ref(), &record.value, existing.as_deref()) {
+            Ok(()) => {
+                if let Err(error) = store.put(record) {
+                    tracing::warn!(%source, %error, "cannot store record");
+                }
+            }
+            Err(reason) => tracing::info!(%source, %reason, "refused a record"),
         }
     }
 

@@ -52,6 +52,24 @@ pub(crate) enum Command {
         id: Id,
         reply: oneshot::Sender<Result<(), NetworkError>>,
     },
+    /// Stores a signed record in the DHT (and locally).
+    PutRecord {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        reply: oneshot::Sender<Result<(), NetworkError>>,
+    },
+    /// Stores a signed record at the given peers only (to refresh stale copies).
+    PutRecordTo {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        peers: Vec<PeerId>,
+    },
+    /// Collects every copy of a record the DHT returns, with the peer each came from
+    /// (`None`: this node's own copy).
+    GetRecords {
+        key: Vec<u8>,
+        reply: oneshot::Sender<Vec<(Option<PeerId>, Vec<u8>)>>,
+    },
     /// Lists the peers connected now.
     ConnectedPeers { reply: oneshot::Sender<Vec<PeerId>> },
     /// Stops the event loop.
@@ -119,6 +137,28 @@ impl NetworkHandle {
     /// Announces this node as a holder of `id`; returns once the DHT accepted it.
     pub async fn announce(&self, id: Id) -> Result<(), NetworkError> {
         self.ask(|reply| Command::Announce { id, reply }).await?
+    }
+
+    /// Stores a signed record in the DHT; returns once peers accepted it.
+    pub async fn put_record(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), NetworkError> {
+        self.ask(|reply| Command::PutRecord { key, value, reply })
+            .await?
+    }
+
+    /// Sends a record to `peers` that hold an older copy, without waiting.
+    pub async fn put_record_to(&self, key: Vec<u8>, value: Vec<u8>, peers: Vec<PeerId>) {
+        let _ = self
+            .commands
+            .send(Command::PutRecordTo { key, value, peers })
+            .await;
+    }
+
+    /// Every copy of the record under `key` that the DHT returns.
+    pub async fn get_records(
+        &self,
+        key: Vec<u8>,
+    ) -> Result<Vec<(Option<PeerId>, Vec<u8>)>, NetworkError> {
+        self.ask(|reply| Command::GetRecords { key, reply }).await
     }
 
     /// The peers connected now.

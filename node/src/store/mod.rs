@@ -9,6 +9,8 @@
 //! - `held/v1`: checkpoint id → [`HeldCheckpoint`], where its files live and whether all of
 //!   them are complete.
 //! - `files/v1`: file id → the checkpoint id whose manifest lists it.
+//! - `names/v1`: name record key → the newest signed name record this node has seen (its
+//!   own, and those it resolved).
 //!
 //! Chunk bytes are never copied into the store: a published checkpoint is served from the
 //! files it was published from, and a fetched one from the files it was written to.
@@ -18,6 +20,7 @@ mod records;
 
 use std::path::Path;
 
+use ostrom_protocol::name_record::SignedNameRecord;
 use ostrom_protocol::{Id, SignedManifest};
 
 pub use chunk_io::{read_chunk, write_at, ChunkReadError};
@@ -48,6 +51,7 @@ const MANIFESTS: &str = "manifests/v1";
 const CHUNKS: &str = "chunks/v1";
 const HELD: &str = "held/v1";
 const FILES: &str = "files/v1";
+const NAMES: &str = "names/v1";
 
 /// The node's metadata store. Cheap to clone; all clones share one database.
 #[derive(Clone)]
@@ -57,6 +61,7 @@ pub struct Store {
     chunks: sled::Tree,
     held: sled::Tree,
     files: sled::Tree,
+    names: sled::Tree,
     added: tokio::sync::broadcast::Sender<Id>,
 }
 
@@ -88,6 +93,7 @@ impl Store {
             chunks: db.open_tree(CHUNKS)?,
             held: db.open_tree(HELD)?,
             files: db.open_tree(FILES)?,
+            names: db.open_tree(NAMES)?,
             db,
             added: tokio::sync::broadcast::channel(ADDED_BACKLOG).0,
         })
@@ -210,6 +216,45 @@ impl Store {
     pub fn put_file(&self, file: &Id, checkpoint: &Id) -> Result<(), StoreError> {
         self.files.insert(file.as_bytes(), checkpoint.as_bytes())?;
         Ok(())
+    }
+
+    /// The stored name record under DHT key `key`.
+    pub fn name_record(&self, key: &[u8]) -> Result<Option<SignedNameRecord>, StoreError> {
+        match self.names.get(key)? {
+            Some(bytes) => SignedNameRecord::from_bytes(bytes.to_vec())
+                .map(Some)
+                .map_err(|e| StoreError::Damaged {
+                    tree: NAMES,
+                    reason: e.to_string(),
+                }),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a verified name record under its DHT key.
+    pub fn put_name_record(&self, record: &SignedNameRecord) -> Result<(), StoreError> {
+        self.names.insert(record.body().dht_key(), record.bytes())?;
+        Ok(())
+    }
+
+    /// Every stored name record signed with `publisher`.
+    pub fn name_records_of(
+        &self,
+        publisher: &[u8; 32],
+    ) -> Result<Vec<SignedNameRecord>, StoreError> {
+        let mut all = Vec::new();
+        for entry in self.names.iter() {
+            let (_, bytes) = entry?;
+            let record =
+                SignedNameRecord::from_bytes(bytes.to_vec()).map_err(|e| StoreError::Damaged {
+                    tree: NAMES,
+                    reason: e.to_string(),
+                })?;
+            if record.body().publisher == *publisher {
+                all.push(record);
+            }
+        }
+        Ok(all)
     }
 
     /// How many chunks of `manifest` this node holds verified bytes of.

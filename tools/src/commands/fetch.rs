@@ -5,8 +5,11 @@
 use std::io::IsTerminal;
 
 use anyhow::{anyhow, Context, Result};
-use ostrom_node::api::types::{FetchBody, FetchEvent, FetchOutcome, FetchProgress};
+use ostrom_node::api::types::{
+    FetchBody, FetchEvent, FetchOutcome, FetchProgress, ResolveBody, Resolved,
+};
 use ostrom_node::exchange::{FetchRequest, Misbehavior};
+use ostrom_node::names::NameRef;
 use ostrom_node::{Home, Multiaddr, Node, NodeOptions};
 use ostrom_protocol::Id;
 use tokio::sync::mpsc;
@@ -16,8 +19,21 @@ use crate::client::ApiClient;
 use crate::format;
 use crate::progress::ProgressView;
 
+/// What to fetch: an id, or a name to resolve first.
+enum Target {
+    Id(Id),
+    Name(NameRef),
+}
+
+fn target(text: &str) -> Result<Target> {
+    if text.contains('/') {
+        return Ok(Target::Name(text.parse()?));
+    }
+    Ok(Target::Id(text.parse()?))
+}
+
 pub async fn run(home: &Home, args: FetchArgs) -> Result<()> {
-    let id: Id = args.id.parse()?;
+    let target = target(&args.id)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let out = std::fs::canonicalize(&args.out)?;
@@ -31,6 +47,21 @@ pub async fn run(home: &Home, args: FetchArgs) -> Result<()> {
     let (events_tx, mut events) = mpsc::unbounded_channel::<FetchEvent>();
     let running = match ApiClient::connect(home).await {
         Some(client) => {
+            let id = match target {
+                Target::Id(id) => id,
+                Target::Name(name) => {
+                    let resolved: Resolved = client
+                        .post(
+                            "/v1/resolve",
+                            &ResolveBody {
+                                reference: name.to_string(),
+                            },
+                        )
+                        .await?;
+                    eprintln!("{} is {}", resolved.reference, resolved.id);
+                    resolved.id.parse()?
+                }
+            };
             let body = FetchBody {
                 id: id.to_string(),
                 out: out.display().to_string(),
@@ -46,13 +77,11 @@ pub async fn run(home: &Home, args: FetchArgs) -> Result<()> {
             let bootstrap = super::parse_addrs(&args.bootstrap, "--bootstrap")?;
             let home = home.clone();
             tokio::spawn(async move {
-                let request = FetchRequest {
-                    id,
-                    out,
-                    timeout,
-                    progress: None,
-                };
-                let last = match fetch_in_process(&home, bootstrap, request, &events_tx).await {
+                let last = match fetch_in_process(
+                    &home, bootstrap, target, out, timeout, &events_tx,
+                )
+                .await
+                {
                     Ok(outcome) => FetchEvent::Done(outcome),
                     Err(error) => FetchEvent::Error(format!("{error:#}")),
                 };
@@ -116,7 +145,9 @@ fn print_outcome(outcome: &FetchOutcome, json: bool) -> Result<()> {
 async fn fetch_in_process(
     home: &Home,
     bootstrap: Vec<Multiaddr>,
-    mut request: FetchRequest,
+    target: Target,
+    out: std::path::PathBuf,
+    timeout: std::time::Duration,
     events: &mpsc::UnboundedSender<FetchEvent>,
 ) -> Result<FetchOutcome> {
     eprintln!(
@@ -135,8 +166,21 @@ async fn fetch_in_process(
         download_limit: None,
     };
     let node = Node::start(home.clone(), options).await?;
+    let id = match target {
+        Target::Id(id) => id,
+        Target::Name(name) => {
+            let resolved = node.resolve(&name).await?;
+            eprintln!("{} is {}", resolved.reference, resolved.id);
+            resolved.id.parse()?
+        }
+    };
     let (progress_tx, mut progress) = mpsc::unbounded_channel::<FetchProgress>();
-    request.progress = Some(progress_tx);
+    let request = FetchRequest {
+        id,
+        out,
+        timeout,
+        progress: Some(progress_tx),
+    };
     let forward = events.clone();
     let pump = tokio::spawn(async move {
         while let Some(update) = progress.recv().await {

@@ -65,7 +65,7 @@ pub async fn show(home: &Home, args: ShowArgs) -> Result<()> {
         println!("parent     {parent}");
     }
     println!("publisher  {}", summary.publisher);
-    println!("created    {} ms since the Unix epoch", summary.created_ms);
+    println!("created    {}", format::time(summary.created_ms));
     for (key, value) in &summary.metadata {
         println!("meta       {key} = {value}");
     }

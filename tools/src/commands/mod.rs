@@ -4,8 +4,10 @@ mod fetch;
 mod id;
 mod init;
 mod inspect;
+mod log;
 mod node_run;
 mod publish;
+mod trust;
 mod verify;
 
 use std::io::IsTerminal;
@@ -14,7 +16,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use ostrom_node::{Home, Multiaddr};
 
-use crate::cli::{Cli, Command, NodeCommand};
+use crate::cli::{Cli, Command, NodeCommand, TrustCommand};
 
 /// The node home from `--home`, `OSTROM_HOME` or `~/.ostrom`.
 fn home(cli_home: Option<PathBuf>) -> Result<Home> {
@@ -51,9 +53,16 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Id(flag) => id::run(&home, flag.json).await,
                 Command::Publish(args) => publish::run(&home, args).await,
                 Command::Fetch(args) => fetch::run(&home, args).await,
+                Command::Log(args) => log::run(&home, args).await,
                 Command::Ls(flag) => inspect::list(&home, flag.json).await,
                 Command::Show(args) => inspect::show(&home, args).await,
                 Command::Verify(args) => verify::run(args),
+                Command::Key => trust::key(&home),
+                Command::Trust(TrustCommand::Add { alias, pubkey }) => {
+                    trust::add(&home, &alias, &pubkey)
+                }
+                Command::Trust(TrustCommand::Ls(flag)) => trust::list(&home, flag.json),
+                Command::Trust(TrustCommand::Rm { alias }) => trust::remove(&home, &alias),
                 Command::Node(_) => unreachable!("handled above"),
             }
         }

@@ -57,13 +57,13 @@ pub async fn run(home: &Home, args: PublishArgs) -> Result<()> {
                 metadata,
             };
             let started = Instant::now();
-            let signed =
+            let published =
                 tokio::task::spawn_blocking(move || publish(&store, &key, &request)).await??;
             eprintln!(
                 "note: no node is running on {}; the checkpoint is stored there and will be announced when `ostrom node run` starts",
                 home.root().display()
             );
-            publish_outcome(&signed, started.elapsed().as_secs_f64(), false)
+            publish_outcome(&published, started.elapsed().as_secs_f64(), false)
         }
     };
     if args.json {

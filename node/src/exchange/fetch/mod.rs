@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use ostrom_protocol::manifest::ManifestError;
-use ostrom_protocol::Id;
+use ostrom_protocol::{Id, SignedManifest};
 use serde::{Deserialize, Serialize};
 
 use super::session::Session;
@@ -195,6 +195,26 @@ impl Fetcher {
             store,
             settings,
         }
+    }
+
+    /// The verified manifest of checkpoint `id`: from the store, or asked of its holders
+    /// (and then stored).
+    pub async fn manifest(&self, id: Id, timeout: Duration) -> Result<SignedManifest, FetchError> {
+        if let Some(signed) = self.store.manifest(&id)? {
+            return Ok(signed);
+        }
+        let (events_tx, mut events) = tokio::sync::mpsc::channel(64);
+        let deadline = Instant::now() + timeout;
+        let found =
+            manifest::from_holders(&self.network, id, deadline, &events_tx, &mut events).await?;
+        if found.manifest.id() != id {
+            return Err(FetchError::NoValidManifest {
+                id,
+                reasons: vec![format!("{id} names a file, not a checkpoint")],
+            });
+        }
+        self.store.put_manifest(&found.manifest)?;
+        Ok(found.manifest)
     }
 
     /// Fetches `request.id` into `request.out`; succeeds only when every file verified.

@@ -1,0 +1,131 @@
+//! Which signed records this node stores for its peers in the DHT: a record is kept only if
+//! its key is one the protocol defines, its value is a valid signed statement for exactly
+//! that key, and it does not replace a newer copy (a name record with a higher sequence
+//! number).
+
+use ostrom_protocol::name_record::{parse_name_key, SignedNameRecord};
+
+/// Checks a record a peer asks this node to store, given the copy already stored.
+pub fn check_incoming(key: &[u8], value: &[u8], existing: Option<&[u8]>) -> Result<(), String> {
+    let Some((publisher, model)) = parse_name_key(key) else {
+        return Err("not a record key Ostrom defines".to_owned());
+    };
+    let record = SignedNameRecord::from_bytes(value.to_vec()).map_err(|e| e.to_string())?;
+    let body = record.body();
+    if body.publisher != publisher || body.model != model {
+        return Err(format!(
+            "name record for {:?} stored under the key of {model:?}",
+            body.model
+        ));
+    }
+    if let Some(existing) =
+        existing.and_then(|bytes| SignedNameRecord::from_bytes(bytes.to_vec()).ok())
+    {
+        let newer = record.supersedes(&existing).map_err(|e| e.to_string())?;
+        if !newer {
+            return Err(format!(
+                "name record with sequence {} does not replace the stored sequence {}",
+                body.seq,
+                existing.body().seq
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use ostrom_protocol::name_record::{name_key, NameRecord};
+    use ostrom_protocol::Id;
+
+    fn record(key: &SigningKey, model: &str, seq_steps: u64) -> SignedNameRecord {
+        let publisher = key.verifying_key().to_bytes();
+        let mut body = NameRecord::first(publisher, model, Id::of(b"c0"), Some("v0"), 1);
+        for step in 0..seq_steps {
+            body = body
+                .next(Id::of(&step.to_le_bytes()), None, 2 + step)
+                .expect("next");
+        }
+        SignedNameRecord::sign(body, key).expect("sign")
+    }
+
+    #[test]
+    fn table_of_incoming_records() {
+        let lab = SigningKey::from_bytes(&[1; 32]);
+        let other = SigningKey::from_bytes(&[2; 32]);
+        let key = name_key(&lab.verifying_key().to_bytes(), "gpt");
+        let v1 = record(&lab, "gpt", 0);
+        let v3 = record(&lab, "gpt", 2);
+        let mut forged = v3.bytes().to_vec();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        // (what, key, value, stored copy, accepted)
+        type Case<'a> = (&'a str, Vec<u8>, Vec<u8>, Option<Vec<u8>>, bool);
+        let cases: Vec<Case> = vec![
+            (
+                "fresh valid record",
+                key.clone(),
+                v1.bytes().to_vec(),
+                None,
+                true,
+            ),
+            (
+                "newer replaces older",
+                key.clone(),
+                v3.bytes().to_vec(),
+                Some(v1.bytes().to_vec()),
+                true,
+            ),
+            (
+                "replayed older sequence",
+                key.clone(),
+                v1.bytes().to_vec(),
+                Some(v3.bytes().to_vec()),
+                false,
+            ),
+            (
+                "same sequence again",
+                key.clone(),
+                v3.bytes().to_vec(),
+                Some(v3.bytes().to_vec()),
+                false,
+            ),
+            ("forged signature", key.clone(), forged, None, false),
+            (
+                "truncated",
+                key.clone(),
+                v1.bytes()[..20].to_vec(),
+                None,
+                false,
+            ),
+            ("oversized", key.clone(), vec![0; 70_000], None, false),
+            (
+                "other publisher under this key",
+                key.clone(),
+                record(&other, "gpt", 0).bytes().to_vec(),
+                None,
+                false,
+            ),
+            (
+                "other model under this key",
+                key.clone(),
+                record(&lab, "bert", 0).bytes().to_vec(),
+                None,
+                false,
+            ),
+            (
+                "unknown key",
+                b"/other/key".to_vec(),
+                v1.bytes().to_vec(),
+                None,
+                false,
+            ),
+        ];
+        for (what, key, value, existing, accepted) in cases {
+            let verdict = check_incoming(&key, &value, existing.as_deref());
+            assert_eq!(verdict.is_ok(), accepted, "{what}: {verdict:?}");
+        }
+    }
+}

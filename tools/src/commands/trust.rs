@@ -1,0 +1,59 @@
+//! `ostrom key` and `ostrom trust add|ls|rm`: this node's publisher key, and the publishers
+//! whose manifests it accepts.
+
+use anyhow::Result;
+use ostrom_node::trust::TrustStore;
+use ostrom_node::Home;
+use ostrom_protocol::trust::format_public_key;
+use serde::Serialize;
+
+pub fn key(home: &Home) -> Result<()> {
+    println!(
+        "{}",
+        format_public_key(&home.publisher_key()?.verifying_key().to_bytes())
+    );
+    Ok(())
+}
+
+pub fn add(home: &Home, alias: &str, pubkey: &str) -> Result<()> {
+    let mut store = TrustStore::load(home)?;
+    store.add(alias, pubkey)?;
+    store.save()?;
+    println!("trusting {alias} = {pubkey}");
+    Ok(())
+}
+
+pub fn remove(home: &Home, alias: &str) -> Result<()> {
+    let mut store = TrustStore::load(home)?;
+    let key = store.remove(alias)?;
+    store.save()?;
+    println!("no longer trusting {alias} = {}", format_public_key(&key));
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct TrustedPublisher {
+    alias: String,
+    key: String,
+}
+
+pub fn list(home: &Home, json: bool) -> Result<()> {
+    let store = TrustStore::load(home)?;
+    let all: Vec<TrustedPublisher> = store
+        .entries()
+        .map(|(alias, key)| TrustedPublisher {
+            alias: alias.to_owned(),
+            key: format_public_key(key),
+        })
+        .collect();
+    if json {
+        return super::print_json(&all);
+    }
+    if all.is_empty() {
+        println!("no trusted publishers yet: `ostrom trust add ALIAS PUBKEY` (their `ostrom key`)");
+    }
+    for publisher in &all {
+        println!("{}  {}", publisher.key, publisher.alias);
+    }
+    Ok(())
+}
