@@ -129,6 +129,8 @@ impl Node {
                 requests_in_flight: config.requests_in_flight,
                 peer_stall_timeout: config.peer_stall_timeout,
                 download: RateLimit::new(options.download_limit.or(config.download_limit)),
+                home: home.clone(),
+                own_key: publisher.verifying_key().to_bytes(),
             },
         );
         let node = Self {

@@ -27,6 +27,7 @@
 //! - [`cli`]: running one CLI command with a time limit; [`report`]: its JSON outputs.
 //! - [`checkpoint`]: synthetic transformer checkpoints of any size, and fine-tunes of them.
 //! - [`hash`]: file ids (BLAKE3, as `b3sum`).
+//! - `trust`: every node of a testnet trusts every other node's publisher key.
 //! - `process`, `signal`, `logfile`: watched child processes, signals, node logs.
 
 pub mod checkpoint;
@@ -42,6 +43,7 @@ pub mod ready;
 pub mod report;
 mod signal;
 pub mod testnet;
+mod trust;
 
 pub use cli::CmdOutput;
 pub use error::{Error, Result};

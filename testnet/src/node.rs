@@ -72,6 +72,11 @@ impl Node {
         self.index
     }
 
+    /// The `ostrom` binary the node runs.
+    pub fn binary(&self) -> &Path {
+        &self.bin
+    }
+
     /// The node's home directory (`ostrom --home`).
     pub fn home(&self) -> &Path {
         &self.home
@@ -90,6 +95,12 @@ impl Node {
     /// The options it was created with.
     pub fn options(&self) -> &NodeOptions {
         &self.options
+    }
+
+    /// Its options, to change before the next start (e.g. to drop an extra argument
+    /// before a restart).
+    pub fn options_mut(&mut self) -> &mut NodeOptions {
+        &mut self.options
     }
 
     /// The multiaddrs it bootstraps to.

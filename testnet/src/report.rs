@@ -40,6 +40,8 @@ pub struct Fetched {
     pub bytes_from_network: u64,
     /// Bytes that were already in the local store.
     pub bytes_from_store: u64,
+    /// Bytes already in place from an earlier, interrupted fetch into the same directory.
+    pub bytes_resumed: u64,
     /// How long the fetch took, as the CLI measured it.
     pub seconds: f64,
     /// Peers that sent blocks.

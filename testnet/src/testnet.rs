@@ -15,6 +15,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::locate::ostrom_binary;
 use crate::node::Node;
 use crate::options::{Bootstrap, NodeOptions, Timeouts};
+use crate::trust;
 
 /// How to build a [`Testnet`].
 #[derive(Debug, Clone, Default)]
@@ -97,6 +98,7 @@ impl TestnetBuilder {
             testnet.push_node(node_options)?;
         }
         testnet.init_all(0..self.nodes)?;
+        trust::trust_each_other(&testnet.nodes, testnet.timeouts.command)?;
         for index in 0..self.nodes {
             testnet.spawn_node(index)?;
         }
@@ -204,6 +206,7 @@ impl Testnet {
     pub fn add_stopped_node(&mut self, options: NodeOptions) -> Result<usize> {
         let index = self.push_node(options)?;
         self.init_all(index..index + 1)?;
+        trust::trust_each_other(&self.nodes, self.timeouts.command)?;
         Ok(index)
     }
 

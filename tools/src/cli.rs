@@ -148,6 +148,10 @@ pub struct FetchArgs {
     /// How long to look for holders, e.g. 30s or 5m [default: from config.toml]
     #[arg(long)]
     pub timeout: Option<String>,
+    /// Accept a manifest signed by a publisher not in this node's trust store (the signer
+    /// is shown either way).
+    #[arg(long)]
+    pub allow_untrusted: bool,
     /// When no node runs on the home, the temporary fetching node joins the network
     /// through this peer too (repeatable; added to config.toml's bootstrap list).
     #[arg(long, value_name = "MULTIADDR")]

@@ -189,6 +189,7 @@ async fn fetch(
         out: PathBuf::from(body.out),
         timeout: Duration::from_millis(body.timeout_ms),
         progress: Some(progress_tx),
+        allow_untrusted: body.allow_untrusted,
     };
     let (lines_tx, lines) = mpsc::unbounded_channel::<FetchEvent>();
     let node = state.node.clone();
@@ -205,7 +206,7 @@ async fn fetch(
         let last = match fetch_task.await {
             Ok(Ok(outcome)) => {
                 tracing::info!(id = %outcome.id, bytes = outcome.bytes, seconds = outcome.seconds, "fetched");
-                FetchEvent::Done(outcome)
+                FetchEvent::Done(Box::new(outcome))
             }
             Ok(Err(error)) => FetchEvent::Error(error.to_string()),
             Err(error) => FetchEvent::Error(format!("fetch task failed: {error}")),

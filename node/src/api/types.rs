@@ -94,6 +94,9 @@ pub struct FetchBody {
     pub out: String,
     /// How long to look for holders, in milliseconds.
     pub timeout_ms: u64,
+    /// Accept a manifest signed by a publisher this node does not trust.
+    #[serde(default)]
+    pub allow_untrusted: bool,
 }
 
 /// One file of a stored checkpoint.
@@ -159,7 +162,7 @@ pub enum FetchEvent {
     /// How far the fetch has come.
     Progress(FetchProgress),
     /// The fetch completed and every file verified.
-    Done(FetchOutcome),
+    Done(Box<FetchOutcome>),
     /// The fetch failed; why, for a person.
     Error(String),
 }

@@ -66,6 +66,7 @@ pub async fn run(home: &Home, args: FetchArgs) -> Result<()> {
                 id: id.to_string(),
                 out: out.display().to_string(),
                 timeout_ms: timeout.as_millis() as u64,
+                allow_untrusted: args.allow_untrusted,
             };
             tokio::spawn(async move {
                 if let Err(error) = client.post_lines("/v1/fetch", &body, &events_tx).await {
@@ -74,15 +75,17 @@ pub async fn run(home: &Home, args: FetchArgs) -> Result<()> {
             })
         }
         None => {
-            let bootstrap = super::parse_addrs(&args.bootstrap, "--bootstrap")?;
+            let job = InProcess {
+                bootstrap: super::parse_addrs(&args.bootstrap, "--bootstrap")?,
+                target,
+                out,
+                timeout,
+                allow_untrusted: args.allow_untrusted,
+            };
             let home = home.clone();
             tokio::spawn(async move {
-                let last = match fetch_in_process(
-                    &home, bootstrap, target, out, timeout, &events_tx,
-                )
-                .await
-                {
-                    Ok(outcome) => FetchEvent::Done(outcome),
+                let last = match fetch_in_process(&home, job, &events_tx).await {
+                    Ok(outcome) => FetchEvent::Done(Box::new(outcome)),
                     Err(error) => FetchEvent::Error(format!("{error:#}")),
                 };
                 let _ = events_tx.send(last);
@@ -94,7 +97,7 @@ pub async fn run(home: &Home, args: FetchArgs) -> Result<()> {
         match event {
             FetchEvent::Progress(progress) => view.update(&progress),
             FetchEvent::Done(done) => {
-                outcome = Some(done);
+                outcome = Some(*done);
                 break;
             }
             FetchEvent::Error(error) => {
@@ -140,14 +143,21 @@ fn print_outcome(outcome: &FetchOutcome, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// Runs a node for the length of one fetch, on ephemeral ports, joining through the
-/// home's configured bootstrap peers and `bootstrap`.
-async fn fetch_in_process(
-    home: &Home,
+/// A fetch for a temporary in-process node.
+struct InProcess {
+    /// Joins through these as well as config.toml's bootstrap peers.
     bootstrap: Vec<Multiaddr>,
     target: Target,
     out: std::path::PathBuf,
     timeout: std::time::Duration,
+    allow_untrusted: bool,
+}
+
+/// Runs a node for the length of one fetch, on ephemeral ports, joining through the
+/// home's configured bootstrap peers and the job's.
+async fn fetch_in_process(
+    home: &Home,
+    job: InProcess,
     events: &mpsc::UnboundedSender<FetchEvent>,
 ) -> Result<FetchOutcome> {
     eprintln!(
@@ -159,14 +169,14 @@ async fn fetch_in_process(
             "/ip4/0.0.0.0/tcp/0".parse()?,
             "/ip4/0.0.0.0/udp/0/quic-v1".parse()?,
         ],
-        bootstrap,
+        bootstrap: job.bootstrap,
         api: None,
         misbehavior: Misbehavior::None,
         upload_limit: None,
         download_limit: None,
     };
     let node = Node::start(home.clone(), options).await?;
-    let id = match target {
+    let id = match job.target {
         Target::Id(id) => id,
         Target::Name(name) => {
             let resolved = node.resolve(&name).await?;
@@ -177,9 +187,10 @@ async fn fetch_in_process(
     let (progress_tx, mut progress) = mpsc::unbounded_channel::<FetchProgress>();
     let request = FetchRequest {
         id,
-        out,
-        timeout,
+        out: job.out,
+        timeout: job.timeout,
         progress: Some(progress_tx),
+        allow_untrusted: job.allow_untrusted,
     };
     let forward = events.clone();
     let pump = tokio::spawn(async move {

@@ -23,9 +23,12 @@ use ostrom_protocol::{Id, SignedManifest};
 use serde::{Deserialize, Serialize};
 
 use super::session::Session;
+use crate::home::Home;
 use crate::network::{NetworkError, NetworkHandle};
 use crate::rate::RateLimit;
 use crate::store::{HeldCheckpoint, Store, StoreError};
+use crate::trust::{TrustError, TrustStore};
+use ostrom_protocol::trust::format_public_key;
 
 /// What to fetch and where to put it.
 #[derive(Debug, Clone)]
@@ -38,6 +41,8 @@ pub struct FetchRequest {
     pub timeout: Duration,
     /// Where progress reports go, about four a second, if anyone listens.
     pub progress: Option<tokio::sync::mpsc::UnboundedSender<FetchProgress>>,
+    /// Accept a manifest signed by a publisher this node does not trust.
+    pub allow_untrusted: bool,
 }
 
 /// How far a fetch has come.
@@ -64,6 +69,10 @@ pub struct FetchSettings {
     pub peer_stall_timeout: Duration,
     /// The node's download limit.
     pub download: RateLimit,
+    /// The node home, whose trust store decides whose manifests are accepted.
+    pub home: Home,
+    /// This node's own publisher key, always trusted.
+    pub own_key: [u8; 32],
 }
 
 /// Whether a fetch named a checkpoint or one file.
@@ -102,6 +111,9 @@ pub struct FetchOutcome {
     pub tag: Option<String>,
     /// The publisher's public key (hex).
     pub publisher: String,
+    /// The publisher's alias in this node's trust store (`self` for its own key); `None`
+    /// when it is not trusted and the fetch was allowed anyway.
+    pub publisher_alias: Option<String>,
     /// Where the files were written.
     pub out: String,
     /// The files written, each verified against its id.
@@ -149,6 +161,17 @@ pub enum FetchError {
         /// Why each holder was dropped.
         reasons: Vec<String>,
     },
+    /// The manifest is signed by a publisher this node does not trust.
+    #[error("{id} is signed by publisher {publisher}, whom this node does not trust; if you do, run `ostrom trust add ALIAS {publisher}`, or fetch with --allow-untrusted")]
+    Untrusted {
+        /// The id asked for.
+        id: Id,
+        /// The signer's key (hex).
+        publisher: String,
+    },
+    /// The trust store is unreadable.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
     /// A written file does not hash to its id.
     #[error("{path} does not match its id {id} after writing (was it changed on disk during the fetch?); its chunks were forgotten, run the fetch again")]
     FileMismatch {
@@ -197,6 +220,17 @@ impl Fetcher {
         }
     }
 
+    /// The alias under which this node trusts the signer of `signed` (`self` for its own
+    /// key), or `None` when it does not trust it.
+    fn publisher_alias(&self, signed: &SignedManifest) -> Result<Option<String>, FetchError> {
+        let publisher = &signed.manifest().publisher;
+        if *publisher == self.settings.own_key {
+            return Ok(Some("self".to_owned()));
+        }
+        let trust = TrustStore::load(&self.settings.home)?;
+        Ok(trust.alias_of(publisher).map(str::to_owned))
+    }
+
     /// The verified manifest of checkpoint `id`: from the store, or asked of its holders
     /// (and then stored).
     pub async fn manifest(&self, id: Id, timeout: Duration) -> Result<SignedManifest, FetchError> {
@@ -238,6 +272,13 @@ impl Fetcher {
                 found.manifest
             }
         };
+        let publisher_alias = self.publisher_alias(&signed)?;
+        if publisher_alias.is_none() && !request.allow_untrusted {
+            return Err(FetchError::Untrusted {
+                id: request.id,
+                publisher: format_public_key(&signed.manifest().publisher),
+            });
+        }
         let checkpoint = signed.id();
         let kind = if checkpoint == request.id {
             FetchKind::Checkpoint
@@ -335,6 +376,7 @@ impl Fetcher {
             name: manifest.name.clone(),
             tag: manifest.tag.clone(),
             publisher: hex::encode(manifest.publisher),
+            publisher_alias,
             out: out.display().to_string(),
             files: verified
                 .files

@@ -127,11 +127,13 @@ pub(super) async fn run(
         if transfer.missing.is_empty() {
             break;
         }
-        let in_flight = transfer.requested.len();
-        if in_flight == 0 && !refreshing && last_activity.elapsed() > settings.peer_stall_timeout {
+        // Nothing asked of anyone and no holder has said anything for a whole stall
+        // timeout: no one left can help (partial holders would have told us by now).
+        if transfer.requested.is_empty() && last_activity.elapsed() > settings.peer_stall_timeout {
             return Err(transfer.exhausted());
         }
-        if !refreshing && last_refresh.elapsed() >= HOLDER_REFRESH {
+        if !refreshing && (last_refresh.elapsed() >= HOLDER_REFRESH || transfer.holders.is_empty())
+        {
             refreshing = true;
             last_refresh = Instant::now();
             transfer.refresh_holders(found_tx.clone());
@@ -146,7 +148,12 @@ pub(super) async fn run(
             },
             sessions = found.recv() => {
                 refreshing = false;
-                for session in sessions.unwrap_or_default() {
+                let sessions = sessions.unwrap_or_default();
+                if sessions.is_empty() && transfer.holders.is_empty() {
+                    // Every holder was dropped and the DHT knows no other.
+                    return Err(transfer.exhausted());
+                }
+                for session in sessions {
                     transfer.add_holder(session).await;
                 }
             },
