@@ -55,6 +55,9 @@ pub struct Config {
     pub upload_limit: Option<Rate>,
     /// Most bytes per second fetched from all peers together (unlimited when absent).
     pub download_limit: Option<Rate>,
+    /// A private network's key file (relative paths are under the node home); when set,
+    /// the node connects only to nodes with the same key, over TCP only.
+    pub network_key: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -74,6 +77,7 @@ impl Default for Config {
             requests_in_flight: 32,
             upload_limit: None,
             download_limit: None,
+            network_key: None,
         }
     }
 }
@@ -123,7 +127,11 @@ impl Config {
              # Bytes per second served to / fetched from all peers together; unlimited when\n\
              # absent. Units such as KiB, MiB, GiB, MB, GB.\n\
              # upload_limit = \"50MiB\"\n\
-             # download_limit = \"200MiB\"\n",
+             # download_limit = \"200MiB\"\n\
+             \n\
+             # A private network: only nodes with this key file (`ostrom network-key new FILE`)\n\
+             # can connect; TCP only. Relative paths are under the node home.\n\
+             # network_key = \"swarm.key\"\n",
             listen = listen.join(", "),
             api = defaults.api,
             reannounce = humantime::format_duration(defaults.reannounce_interval),

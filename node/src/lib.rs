@@ -7,6 +7,7 @@
 //! - [`config`]: `config.toml` and its defaults.
 //! - [`store`]: sled metadata plus chunk bytes in plain files.
 //! - [`inventory`]: what the node holds, as `ls` and `show` report it.
+//! - [`private_network`]: the pre-shared key of a consortium-only network.
 //! - [`publish`]: chunk, hash, sign and record a checkpoint.
 //! - [`rate`]: upload and download byte-rate limits.
 //! - [`trust`]: the publishers this node accepts manifests from.
@@ -25,6 +26,7 @@ pub mod inventory;
 pub mod names;
 pub mod network;
 pub mod node;
+pub mod private_network;
 pub mod publish;
 pub mod rate;
 pub mod records;

@@ -16,6 +16,7 @@ use crate::exchange::{serve, FetchError, FetchOutcome, FetchRequest, Fetcher, Mi
 use crate::home::{Home, HomeError};
 use crate::names::{self, NameError, NameRef};
 use crate::network::{self, NetworkConfig, NetworkError, NetworkHandle};
+use crate::private_network;
 use crate::publish::{self, PublishError, PublishRequest, Published};
 use crate::rate::{Rate, RateLimit};
 use crate::store::{Store, StoreError};
@@ -44,6 +45,8 @@ pub struct NodeOptions {
     pub upload_limit: Option<Rate>,
     /// Download limit (the configuration's when `None`).
     pub download_limit: Option<Rate>,
+    /// A private network's key file (the configuration's when `None`).
+    pub network_key: Option<std::path::PathBuf>,
 }
 
 /// Why a node operation failed.
@@ -70,6 +73,9 @@ pub enum NodeError {
     /// The trust store is unusable.
     #[error(transparent)]
     Trust(#[from] TrustError),
+    /// The private network key is unusable.
+    #[error(transparent)]
+    NetworkKey(#[from] private_network::NetworkKeyError),
     /// The control API could not start.
     #[error("cannot serve the control API on {addr}: {source}")]
     Api {
@@ -113,7 +119,19 @@ impl Node {
         };
         let mut bootstrap = config.bootstrap.clone();
         bootstrap.extend(options.bootstrap.iter().cloned());
-        let network = network::start(keypair, NetworkConfig { listen, bootstrap }).await?;
+        let network_key = match options.network_key.clone().or(config.network_key.clone()) {
+            Some(path) => Some(private_network::load(&home.root().join(path))?),
+            None => None,
+        };
+        let network = network::start(
+            keypair,
+            NetworkConfig {
+                listen,
+                bootstrap,
+                network_key,
+            },
+        )
+        .await?;
         serve::spawn(
             &network,
             serve::ServeContext {

@@ -44,6 +44,9 @@ pub enum Command {
     /// Manage the publishers whose manifests this node accepts.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// Create the key of a private, consortium-only network.
+    #[command(subcommand)]
+    NetworkKey(NetworkKeyCommand),
     /// Print the id of every file under PATH (the same hash `b3sum` prints) and check
     /// safetensors headers.
     Verify(VerifyArgs),
@@ -57,6 +60,17 @@ pub enum NodeCommand {
     /// When ready it prints `api URL`, one `listen MULTIADDR` line per address and `ready`
     /// on stdout; logs go to stderr (RUST_LOG sets the level).
     Run(RunArgs),
+}
+
+/// `ostrom network-key ...`
+#[derive(Debug, Subcommand)]
+pub enum NetworkKeyCommand {
+    /// Write a new random network key to FILE (mode 0600); give the same file to every
+    /// node of the network and set `network_key` in their config.toml.
+    New {
+        /// Where to write it; an existing file is never overwritten.
+        file: PathBuf,
+    },
 }
 
 /// `ostrom trust ...`
@@ -107,6 +121,10 @@ pub struct RunArgs {
     /// config.toml, unlimited]
     #[arg(long, value_name = "RATE")]
     pub download_limit: Option<String>,
+    /// Join a private network: connect only to nodes holding this key file (TCP only)
+    /// [default: from config.toml]
+    #[arg(long, value_name = "FILE")]
+    pub network_key: Option<PathBuf>,
     /// Serve deliberately bad data, for testing other nodes: corrupt-blocks,
     /// forge-manifests, lie-have (claim every chunk, send none) or stall (never answer
     /// block requests).

@@ -5,10 +5,12 @@
 
 use std::time::Duration;
 
+use libp2p::core::upgrade;
 use libp2p::identity::Keypair;
 use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
+use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{identify, kad, noise, ping, tcp, yamux, StreamProtocol, Swarm};
+use libp2p::{identify, kad, noise, ping, tcp, yamux, StreamProtocol, Swarm, Transport};
 use ostrom_protocol::dht::{IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 
 use super::handle::NetworkError;
@@ -64,34 +66,71 @@ fn kademlia(keypair: &Keypair) -> kad::Behaviour<MemoryStore> {
     kad
 }
 
-/// Builds the swarm: TCP (noise, yamux) and QUIC transports with Ostrom's behaviours.
-pub fn build_swarm(keypair: Keypair) -> Result<Swarm<Behaviour>, NetworkError> {
-    let transport_error = |e: &dyn std::fmt::Display| NetworkError::Transport(e.to_string());
-    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+/// Ostrom's behaviours for the node with `key`.
+fn behaviour(key: &Keypair) -> Behaviour {
+    Behaviour {
+        identify: identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
+                .with_agent_version(format!("ostrom/{}", env!("CARGO_PKG_VERSION"))),
+        ),
+        ping: ping::Behaviour::default(),
+        kad: kademlia(key),
+        stream: libp2p_stream::Behaviour::new(),
+    }
+}
+
+fn swarm_config(config: libp2p::swarm::Config) -> libp2p::swarm::Config {
+    config
+        .with_idle_connection_timeout(Duration::from_secs(120))
+        .with_max_negotiating_inbound_streams(1024)
+}
+
+fn transport_error(error: &dyn std::fmt::Display) -> NetworkError {
+    NetworkError::Transport(error.to_string())
+}
+
+/// Builds the swarm. On the public network: TCP (noise, yamux) and QUIC. On a private
+/// network (`network_key` set): TCP only, every connection first proven to know the
+/// pre-shared key (libp2p pnet), so outside nodes cannot connect at all; QUIC cannot
+/// carry that proof and is off.
+pub fn build_swarm(
+    keypair: Keypair,
+    network_key: Option<PreSharedKey>,
+) -> Result<Swarm<Behaviour>, NetworkError> {
+    let Some(psk) = network_key else {
+        return Ok(libp2p::SwarmBuilder::with_existing_identity(keypair)
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| transport_error(&e))?
+            .with_quic()
+            .with_dns()
+            .map_err(|e| transport_error(&e))?
+            .with_behaviour(|key| behaviour(key))
+            .map_err(|e| transport_error(&e))?
+            .with_swarm_config(swarm_config)
+            .build());
+    };
+    Ok(libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
+        .with_other_transport(|key| {
+            let noise = noise::Config::new(key)?;
+            Ok(
+                tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                    .and_then(move |socket, _| PnetConfig::new(psk).handshake(socket))
+                    .upgrade(upgrade::Version::V1Lazy)
+                    .authenticate(noise)
+                    .multiplex(yamux::Config::default()),
+            )
+        })
         .map_err(|e| transport_error(&e))?
-        .with_quic()
         .with_dns()
         .map_err(|e| transport_error(&e))?
-        .with_behaviour(|key| Behaviour {
-            identify: identify::Behaviour::new(
-                identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
-                    .with_agent_version(format!("ostrom/{}", env!("CARGO_PKG_VERSION"))),
-            ),
-            ping: ping::Behaviour::default(),
-            kad: kademlia(key),
-            stream: libp2p_stream::Behaviour::new(),
-        })
+        .with_behaviour(|key| behaviour(key))
         .map_err(|e| transport_error(&e))?
-        .with_swarm_config(|c| {
-            c.with_idle_connection_timeout(Duration::from_secs(120))
-                .with_max_negotiating_inbound_streams(1024)
-        })
-        .build();
-    Ok(swarm)
+        .with_swarm_config(swarm_config)
+        .build())
 }

@@ -21,6 +21,9 @@ pub enum NetworkError {
         /// Why.
         reason: String,
     },
+    /// A QUIC address on a private network.
+    #[error("{0} is a QUIC address, but a private network (network_key) runs over TCP only")]
+    QuicInPrivateNetwork(Multiaddr),
     /// A bootstrap address lacks its peer id.
     #[error("bootstrap address {0} must end in /p2p/PEER_ID (as `ostrom id` prints it)")]
     BootstrapWithoutPeerId(Multiaddr),

@@ -14,6 +14,7 @@ pub mod handle;
 pub use handle::{NetworkError, NetworkHandle};
 
 use libp2p::identity::Keypair;
+use libp2p::pnet::PreSharedKey;
 use libp2p::Multiaddr;
 
 /// What the network needs to start.
@@ -23,11 +24,26 @@ pub struct NetworkConfig {
     pub listen: Vec<Multiaddr>,
     /// Peers to join through; each must end in `/p2p/PEER_ID`.
     pub bootstrap: Vec<Multiaddr>,
+    /// The pre-shared key of a private network; `None` for the public network.
+    pub network_key: Option<PreSharedKey>,
 }
 
 /// Starts the swarm on the current tokio runtime: listens, dials the bootstrap peers,
 /// spawns the event loop, and returns once every listener has an address.
 pub async fn start(keypair: Keypair, config: NetworkConfig) -> Result<NetworkHandle, NetworkError> {
-    let swarm = behaviour::build_swarm(keypair)?;
+    if config.network_key.is_some() {
+        let quic = config.listen.iter().chain(&config.bootstrap).find(|a| {
+            a.iter().any(|p| {
+                matches!(
+                    p,
+                    libp2p::multiaddr::Protocol::QuicV1 | libp2p::multiaddr::Protocol::Quic
+                )
+            })
+        });
+        if let Some(addr) = quic {
+            return Err(NetworkError::QuicInPrivateNetwork(addr.clone()));
+        }
+    }
+    let swarm = behaviour::build_swarm(keypair, config.network_key)?;
     event_loop::spawn(swarm, config).await
 }

@@ -165,15 +165,14 @@ async fn fetch_in_process(
         home.root().display()
     );
     let options = NodeOptions {
-        listen: vec![
-            "/ip4/0.0.0.0/tcp/0".parse()?,
-            "/ip4/0.0.0.0/udp/0/quic-v1".parse()?,
-        ],
+        // TCP only: it also works on a private network.
+        listen: vec!["/ip4/0.0.0.0/tcp/0".parse()?],
         bootstrap: job.bootstrap,
         api: None,
         misbehavior: Misbehavior::None,
         upload_limit: None,
         download_limit: None,
+        network_key: None,
     };
     let node = Node::start(home.clone(), options).await?;
     let id = match job.target {

@@ -31,6 +31,7 @@ pub async fn run(home: &Home, args: LogArgs) -> Result<()> {
                 misbehavior: Misbehavior::None,
                 upload_limit: None,
                 download_limit: None,
+                network_key: None,
             };
             let node = Node::start(home.clone(), options).await?;
             let entries = node.log(&reference).await;

@@ -5,6 +5,7 @@ mod id;
 mod init;
 mod inspect;
 mod log;
+mod network_key;
 mod node_run;
 mod publish;
 mod trust;
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use ostrom_node::{Home, Multiaddr};
 
-use crate::cli::{Cli, Command, NodeCommand, TrustCommand};
+use crate::cli::{Cli, Command, NetworkKeyCommand, NodeCommand, TrustCommand};
 
 /// The node home from `--home`, `OSTROM_HOME` or `~/.ostrom`.
 fn home(cli_home: Option<PathBuf>) -> Result<Home> {
@@ -58,6 +59,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Show(args) => inspect::show(&home, args).await,
                 Command::Verify(args) => verify::run(args),
                 Command::Key => trust::key(&home),
+                Command::NetworkKey(NetworkKeyCommand::New { file }) => network_key::new(&file),
                 Command::Trust(TrustCommand::Add { alias, pubkey }) => {
                     trust::add(&home, &alias, &pubkey)
                 }

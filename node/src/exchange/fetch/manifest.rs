@@ -30,10 +30,11 @@ pub(super) async fn find_holders(
 ) -> Result<Vec<PeerId>, FetchError> {
     let started = Instant::now();
     loop {
-        match network.get_providers(id).await {
-            Ok(holders) if !holders.is_empty() => return Ok(holders.into_iter().collect()),
-            Ok(_) => {}
-            Err(error) => tracing::debug!(%error, "holder lookup"),
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, network.get_providers(id)).await {
+            Ok(Ok(holders)) if !holders.is_empty() => return Ok(holders.into_iter().collect()),
+            Ok(Ok(_)) | Err(_) => {}
+            Ok(Err(error)) => tracing::debug!(%error, "holder lookup"),
         }
         let now = Instant::now();
         if now >= deadline {
