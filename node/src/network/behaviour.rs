@@ -109,7 +109,7 @@ pub fn build_swarm(
             .with_quic()
             .with_dns()
             .map_err(|e| transport_error(&e))?
-            .with_behaviour(|key| behaviour(key))
+            .with_behaviour(behaviour)
             .map_err(|e| transport_error(&e))?
             .with_swarm_config(swarm_config)
             .build());
@@ -129,7 +129,7 @@ pub fn build_swarm(
         .map_err(|e| transport_error(&e))?
         .with_dns()
         .map_err(|e| transport_error(&e))?
-        .with_behaviour(|key| behaviour(key))
+        .with_behaviour(behaviour)
         .map_err(|e| transport_error(&e))?
         .with_swarm_config(swarm_config)
         .build())
