@@ -5,6 +5,7 @@
 //!
 //! - [`home`]: the node home directory (keys, config, token) and `init`.
 //! - [`config`]: `config.toml` and its defaults.
+//! - [`statements`]: retractions and key rotations.
 //! - [`store`]: sled metadata plus chunk bytes in plain files.
 //! - [`inventory`]: what the node holds, as `ls` and `show` report it.
 //! - [`private_network`]: the pre-shared key of a consortium-only network.
@@ -30,6 +31,7 @@ pub mod private_network;
 pub mod publish;
 pub mod rate;
 pub mod records;
+pub mod statements;
 pub mod store;
 pub mod trust;
 

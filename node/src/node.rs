@@ -9,7 +9,9 @@ use ed25519_dalek::SigningKey;
 use libp2p::Multiaddr;
 use ostrom_protocol::{Id, SignedManifest};
 
-use crate::api::types::{FetchedFile, LogEntry, NodeInfo, PublishOutcome, Resolved};
+use crate::api::types::{FetchedFile, LogEntry, NodeInfo, PublishOutcome, Resolved, Retracted};
+use crate::statements::{self, StatementError};
+use ostrom_protocol::rotation::follow_rotations;
 use crate::config::Config;
 use crate::exchange::fetch::FetchSettings;
 use crate::exchange::{serve, FetchError, FetchOutcome, FetchRequest, Fetcher, Misbehavior};
@@ -73,6 +75,12 @@ pub enum NodeError {
     /// The trust store is unusable.
     #[error(transparent)]
     Trust(#[from] TrustError),
+    /// A retraction or rotation could not be made.
+    #[error(transparent)]
+    Statement(#[from] StatementError),
+    /// The checkpoint is not known here.
+    #[error("{0} is not a checkpoint this node knows")]
+    UnknownCheckpoint(String),
     /// The private network key is unusable.
     #[error(transparent)]
     NetworkKey(#[from] private_network::NetworkKeyError),
@@ -225,6 +233,16 @@ impl Node {
                 return;
             }
         };
+        match self.inner.store.statements() {
+            Ok(statements) => {
+                for (key, bytes) in statements {
+                    if let Err(error) = self.inner.network.put_record(key, bytes).await {
+                        tracing::debug!(%error, "statement not stored in the DHT yet");
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot list statements"),
+        }
         let own = self.inner.publisher.verifying_key().to_bytes();
         match self.inner.store.name_records_of(&own) {
             Ok(records) => {
@@ -292,11 +310,35 @@ impl Node {
         }
     }
 
+    /// Retracts a checkpoint this node published: signs the retraction, keeps it and
+    /// stores it in the DHT.
+    pub async fn retract(&self, id: Id, reason: &str) -> Result<Retracted, NodeError> {
+        let manifest = self
+            .inner
+            .store
+            .manifest(&id)?
+            .ok_or_else(|| NodeError::UnknownCheckpoint(id.to_string()))?;
+        let retraction = statements::retract(&self.inner.store, &self.inner.publisher, &manifest, reason)?;
+        let stored_in_dht = self
+            .inner
+            .network
+            .put_record(retraction.body().dht_key(), retraction.bytes().to_vec())
+            .await
+            .is_ok();
+        Ok(Retracted {
+            id: id.to_string(),
+            stored_in_dht,
+        })
+    }
+
     /// Resolves `ALIAS/MODEL[@TAG]` to a checkpoint id through the DHT.
     pub async fn resolve(&self, reference: &NameRef) -> Result<Resolved, NodeError> {
         let trust = TrustStore::load(&self.inner.home)?;
         let own = self.inner.publisher.verifying_key().to_bytes();
-        let publisher = names::publisher_of(reference, &trust, &own)?;
+        let trusted = names::publisher_of(reference, &trust, &own)?;
+        // A publisher that rotated its key names its models under the newest key.
+        let rotations = statements::rotations_from(&self.inner.store, &self.inner.network, trusted).await;
+        let publisher = follow_rotations(trusted, &rotations);
         let record = names::resolve_record(
             &self.inner.store,
             &self.inner.network,

@@ -1,18 +1,49 @@
 //! Which signed records this node stores for its peers in the DHT: a record is kept only if
-//! its key is one the protocol defines, its value is a valid signed statement for exactly
-//! that key, and it does not replace a newer copy (a name record with a higher sequence
-//! number).
+//! its key is one the protocol defines (name record, retraction, key rotation), its value is
+//! a valid signed statement for exactly that key, and it does not replace a newer copy (a
+//! name record with a higher sequence number, or an earlier rotation of the same key).
 
 use ostrom_protocol::name_record::{parse_name_key, SignedNameRecord};
+use ostrom_protocol::retraction::{parse_retraction_key, SignedRetraction};
+use ostrom_protocol::rotation::{parse_rotation_key, SignedKeyRotation};
 
 /// Checks a record a peer asks this node to store, given the copy already stored.
 pub fn check_incoming(key: &[u8], value: &[u8], existing: Option<&[u8]>) -> Result<(), String> {
-    let Some((publisher, model)) = parse_name_key(key) else {
-        return Err("not a record key Ostrom defines".to_owned());
-    };
+    if let Some((publisher, model)) = parse_name_key(key) {
+        return check_name_record(&publisher, &model, value, existing);
+    }
+    if let Some(checkpoint) = parse_retraction_key(key) {
+        let retraction = SignedRetraction::from_bytes(value.to_vec()).map_err(|e| e.to_string())?;
+        if retraction.body().checkpoint != checkpoint {
+            return Err("retraction stored under another checkpoint's key".to_owned());
+        }
+        return Ok(());
+    }
+    if let Some(old_key) = parse_rotation_key(key) {
+        let rotation = SignedKeyRotation::from_bytes(value.to_vec()).map_err(|e| e.to_string())?;
+        if rotation.body().old_key != old_key {
+            return Err("key rotation stored under another key's key".to_owned());
+        }
+        let stored = existing.and_then(|bytes| SignedKeyRotation::from_bytes(bytes.to_vec()).ok());
+        if let Some(stored) = stored {
+            if !rotation.preferred_over(&stored) {
+                return Err("an earlier rotation of this key is already stored".to_owned());
+            }
+        }
+        return Ok(());
+    }
+    Err("not a record key Ostrom defines".to_owned())
+}
+
+fn check_name_record(
+    publisher: &[u8; 32],
+    model: &str,
+    value: &[u8],
+    existing: Option<&[u8]>,
+) -> Result<(), String> {
     let record = SignedNameRecord::from_bytes(value.to_vec()).map_err(|e| e.to_string())?;
     let body = record.body();
-    if body.publisher != publisher || body.model != model {
+    if body.publisher != *publisher || body.model != model {
         return Err(format!(
             "name record for {:?} stored under the key of {model:?}",
             body.model
@@ -38,6 +69,8 @@ mod tests {
     use super::*;
     use ed25519_dalek::SigningKey;
     use ostrom_protocol::name_record::{name_key, NameRecord};
+    use ostrom_protocol::retraction::{retraction_key, Retraction};
+    use ostrom_protocol::rotation::KeyRotation;
     use ostrom_protocol::Id;
 
     fn record(key: &SigningKey, model: &str, seq_steps: u64) -> SignedNameRecord {
@@ -58,6 +91,31 @@ mod tests {
         let key = name_key(&lab.verifying_key().to_bytes(), "gpt");
         let v1 = record(&lab, "gpt", 0);
         let v3 = record(&lab, "gpt", 2);
+        let retraction = SignedRetraction::sign(
+            Retraction {
+                publisher: lab.verifying_key().to_bytes(),
+                checkpoint: Id::of(b"c0"),
+                reason: "bad data".into(),
+                retracted_ms: 5,
+            },
+            &lab,
+        )
+        .expect("sign");
+        let rotation = |to: &SigningKey, at: u64| {
+            SignedKeyRotation::sign(
+                KeyRotation {
+                    old_key: lab.verifying_key().to_bytes(),
+                    new_key: to.verifying_key().to_bytes(),
+                    rotated_ms: at,
+                },
+                &lab,
+            )
+            .expect("sign")
+        };
+        let (early, late) = (
+            rotation(&other, 10),
+            rotation(&SigningKey::from_bytes(&[9; 32]), 20),
+        );
         let mut forged = v3.bytes().to_vec();
         let last = forged.len() - 1;
         forged[last] ^= 1;
@@ -120,6 +178,48 @@ mod tests {
                 b"/other/key".to_vec(),
                 v1.bytes().to_vec(),
                 None,
+                false,
+            ),
+            (
+                "retraction under its key",
+                retraction.body().dht_key(),
+                retraction.bytes().to_vec(),
+                None,
+                true,
+            ),
+            (
+                "retraction under another checkpoint",
+                retraction_key(&Id::of(b"other")),
+                retraction.bytes().to_vec(),
+                None,
+                false,
+            ),
+            (
+                "name record under a retraction key",
+                retraction.body().dht_key(),
+                v1.bytes().to_vec(),
+                None,
+                false,
+            ),
+            (
+                "rotation under its key",
+                early.body().dht_key(),
+                early.bytes().to_vec(),
+                None,
+                true,
+            ),
+            (
+                "earlier rotation replaces later",
+                early.body().dht_key(),
+                early.bytes().to_vec(),
+                Some(late.bytes().to_vec()),
+                true,
+            ),
+            (
+                "later rotation does not replace earlier",
+                late.body().dht_key(),
+                late.bytes().to_vec(),
+                Some(early.bytes().to_vec()),
                 false,
             ),
         ];

@@ -39,8 +39,12 @@ pub enum Command {
     Ls(JsonFlag),
     /// Show one checkpoint (by checkpoint id or file id).
     Show(ShowArgs),
-    /// Print this node's publisher public key (what other labs put in their trust store).
-    Key,
+    /// Print this node's publisher public key (what other labs put in their trust
+    /// store), or rotate it.
+    Key(KeyArgs),
+    /// Retract a checkpoint this node published: fetches of it then refuse (unless
+    /// --allow-retracted) and always warn.
+    Retract(RetractArgs),
     /// Manage the publishers whose manifests this node accepts.
     #[command(subcommand)]
     Trust(TrustCommand),
@@ -60,6 +64,32 @@ pub enum NodeCommand {
     /// When ready it prints `api URL`, one `listen MULTIADDR` line per address and `ready`
     /// on stdout; logs go to stderr (RUST_LOG sets the level).
     Run(RunArgs),
+}
+
+/// `ostrom key [rotate]`
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    #[command(subcommand)]
+    pub action: Option<KeyAction>,
+}
+
+/// What to do with the publisher key.
+#[derive(Debug, Subcommand)]
+pub enum KeyAction {
+    /// Replace the publisher key with a new one, signing a rotation statement with the old
+    /// key that nodes trusting the old key follow. The node must be stopped; it publishes
+    /// the statement when it starts. The old key is kept as publisher.key.retired-<time>.
+    Rotate,
+}
+
+/// `ostrom retract`
+#[derive(Debug, Args)]
+pub struct RetractArgs {
+    /// The checkpoint id.
+    pub id: String,
+    /// Why, shown to everyone who fetches it.
+    #[arg(long, default_value = "")]
+    pub reason: String,
 }
 
 /// `ostrom network-key ...`
@@ -170,6 +200,9 @@ pub struct FetchArgs {
     /// is shown either way).
     #[arg(long)]
     pub allow_untrusted: bool,
+    /// Fetch a checkpoint even if its publisher retracted it (a warning is shown).
+    #[arg(long)]
+    pub allow_retracted: bool,
     /// When no node runs on the home, the temporary fetching node joins the network
     /// through this peer too (repeatable; added to config.toml's bootstrap list).
     #[arg(long, value_name = "MULTIADDR")]

@@ -6,6 +6,7 @@
 //! | `GET /v1/checkpoints` | every stored checkpoint |
 //! | `GET /v1/checkpoints/{id}` | one checkpoint (by checkpoint or file id) |
 //! | `POST /v1/publish` | publish a path (token) |
+//! | `POST /v1/retract` | retract a checkpoint this node published (token) |
 //! | `POST /v1/resolve` | resolve `ALIAS/MODEL[@TAG]` to a checkpoint id |
 //! | `POST /v1/log` | the lineage of `ALIAS/MODEL[@TAG]` |
 //! | `POST /v1/fetch` | fetch an id into a directory (token); answers newline-delimited JSON [`FetchEvent`]s |
@@ -27,7 +28,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use super::types::{ErrorBody, FetchBody, FetchEvent, PublishBody, ResolveBody};
+use super::types::{ErrorBody, FetchBody, FetchEvent, PublishBody, ResolveBody, RetractBody};
 use crate::exchange::FetchRequest;
 use crate::inventory;
 use crate::names::NameRef;
@@ -55,7 +56,9 @@ fn bad_request(message: impl ToString) -> ApiError {
 impl From<NodeError> for ApiError {
     fn from(error: NodeError) -> Self {
         let status = match &error {
-            NodeError::Publish(_) => StatusCode::BAD_REQUEST,
+            NodeError::Publish(_) | NodeError::Statement(_) | NodeError::UnknownCheckpoint(_) => {
+                StatusCode::BAD_REQUEST
+            }
             NodeError::Fetch(_) | NodeError::Name(_) => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -108,6 +111,7 @@ pub async fn serve(
         .route("/v1/publish", post(publish))
         .route("/v1/fetch", post(fetch))
         .route("/v1/resolve", post(resolve))
+        .route("/v1/retract", post(retract))
         .route("/v1/log", post(log))
         .with_state(state);
     let task = tokio::spawn(async move {
@@ -160,6 +164,16 @@ async fn log(
     Ok(Json(state.node.log(&reference).await?))
 }
 
+async fn retract(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Json(body): Json<RetractBody>,
+) -> ApiResult<impl Serialize> {
+    check_token(&state, &headers)?;
+    let id = parse_id(&body.id)?;
+    Ok(Json(state.node.retract(id, &body.reason).await?))
+}
+
 async fn publish(
     State(state): State<ApiState>,
     headers: HeaderMap,
@@ -190,6 +204,7 @@ async fn fetch(
         timeout: Duration::from_millis(body.timeout_ms),
         progress: Some(progress_tx),
         allow_untrusted: body.allow_untrusted,
+        allow_retracted: body.allow_retracted,
     };
     let (lines_tx, lines) = mpsc::unbounded_channel::<FetchEvent>();
     let node = state.node.clone();

@@ -97,6 +97,27 @@ pub struct FetchBody {
     /// Accept a manifest signed by a publisher this node does not trust.
     #[serde(default)]
     pub allow_untrusted: bool,
+    /// Fetch a checkpoint even if its publisher retracted it.
+    #[serde(default)]
+    pub allow_retracted: bool,
+}
+
+/// `POST /v1/retract` request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RetractBody {
+    /// The checkpoint id.
+    pub id: String,
+    /// Why, for the people who fetch it.
+    pub reason: String,
+}
+
+/// What a retraction did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Retracted {
+    /// The checkpoint id.
+    pub id: String,
+    /// Whether the DHT accepted the retraction (it is stored again later if not).
+    pub stored_in_dht: bool,
 }
 
 /// One file of a stored checkpoint.

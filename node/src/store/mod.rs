@@ -9,6 +9,8 @@
 //! - `held/v1`: checkpoint id → [`HeldCheckpoint`], where its files live and whether all of
 //!   them are complete.
 //! - `files/v1`: file id → the checkpoint id whose manifest lists it.
+//! - `statements/v1`: DHT key → a signed retraction or key rotation this node made or
+//!   met, kept so it can be stored in the DHT again.
 //! - `names/v1`: name record key → the newest signed name record this node has seen (its
 //!   own, and those it resolved).
 //!
@@ -52,6 +54,7 @@ const CHUNKS: &str = "chunks/v1";
 const HELD: &str = "held/v1";
 const FILES: &str = "files/v1";
 const NAMES: &str = "names/v1";
+const STATEMENTS: &str = "statements/v1";
 
 /// The node's metadata store. Cheap to clone; all clones share one database.
 #[derive(Clone)]
@@ -62,6 +65,7 @@ pub struct Store {
     held: sled::Tree,
     files: sled::Tree,
     names: sled::Tree,
+    statements: sled::Tree,
     added: tokio::sync::broadcast::Sender<Id>,
 }
 
@@ -94,6 +98,7 @@ impl Store {
             held: db.open_tree(HELD)?,
             files: db.open_tree(FILES)?,
             names: db.open_tree(NAMES)?,
+            statements: db.open_tree(STATEMENTS)?,
             db,
             added: tokio::sync::broadcast::channel(ADDED_BACKLOG).0,
         })
@@ -253,6 +258,27 @@ impl Store {
             if record.body().publisher == *publisher {
                 all.push(record);
             }
+        }
+        Ok(all)
+    }
+
+    /// Keeps a verified signed statement (retraction, key rotation) under its DHT key.
+    pub fn put_statement(&self, key: &[u8], bytes: &[u8]) -> Result<(), StoreError> {
+        self.statements.insert(key, bytes)?;
+        Ok(())
+    }
+
+    /// The statement kept under DHT key `key` (verified by the caller when read).
+    pub fn statement(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.statements.get(key)?.map(|bytes| bytes.to_vec()))
+    }
+
+    /// Every kept statement, with its DHT key.
+    pub fn statements(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let mut all = Vec::new();
+        for entry in self.statements.iter() {
+            let (key, bytes) = entry?;
+            all.push((key.to_vec(), bytes.to_vec()));
         }
         Ok(all)
     }

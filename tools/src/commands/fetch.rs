@@ -67,6 +67,7 @@ pub async fn run(home: &Home, args: FetchArgs) -> Result<()> {
                 out: out.display().to_string(),
                 timeout_ms: timeout.as_millis() as u64,
                 allow_untrusted: args.allow_untrusted,
+                allow_retracted: args.allow_retracted,
             };
             tokio::spawn(async move {
                 if let Err(error) = client.post_lines("/v1/fetch", &body, &events_tx).await {
@@ -81,6 +82,7 @@ pub async fn run(home: &Home, args: FetchArgs) -> Result<()> {
                 out,
                 timeout,
                 allow_untrusted: args.allow_untrusted,
+                allow_retracted: args.allow_retracted,
             };
             let home = home.clone();
             tokio::spawn(async move {
@@ -151,6 +153,7 @@ struct InProcess {
     out: std::path::PathBuf,
     timeout: std::time::Duration,
     allow_untrusted: bool,
+    allow_retracted: bool,
 }
 
 /// Runs a node for the length of one fetch, on ephemeral ports, joining through the
@@ -190,6 +193,7 @@ async fn fetch_in_process(
         timeout: job.timeout,
         progress: Some(progress_tx),
         allow_untrusted: job.allow_untrusted,
+        allow_retracted: job.allow_retracted,
     };
     let forward = events.clone();
     let pump = tokio::spawn(async move {

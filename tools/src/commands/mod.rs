@@ -8,6 +8,7 @@ mod log;
 mod network_key;
 mod node_run;
 mod publish;
+mod statements;
 mod trust;
 mod verify;
 
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use ostrom_node::{Home, Multiaddr};
 
-use crate::cli::{Cli, Command, NetworkKeyCommand, NodeCommand, TrustCommand};
+use crate::cli::{Cli, Command, KeyAction, NetworkKeyCommand, NodeCommand, TrustCommand};
 
 /// The node home from `--home`, `OSTROM_HOME` or `~/.ostrom`.
 fn home(cli_home: Option<PathBuf>) -> Result<Home> {
@@ -58,7 +59,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Ls(flag) => inspect::list(&home, flag.json).await,
                 Command::Show(args) => inspect::show(&home, args).await,
                 Command::Verify(args) => verify::run(args),
-                Command::Key => trust::key(&home),
+                Command::Key(args) => match args.action {
+                    None => trust::key(&home),
+                    Some(KeyAction::Rotate) => statements::rotate(&home).await,
+                },
+                Command::Retract(args) => statements::retract(&home, args).await,
                 Command::NetworkKey(NetworkKeyCommand::New { file }) => network_key::new(&file),
                 Command::Trust(TrustCommand::Add { alias, pubkey }) => {
                     trust::add(&home, &alias, &pubkey)

@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use super::session::Session;
 use crate::home::Home;
+use crate::statements;
+use ostrom_protocol::rotation::is_trusted;
 use crate::network::{NetworkError, NetworkHandle};
 use crate::rate::RateLimit;
 use crate::store::{HeldCheckpoint, Store, StoreError};
@@ -43,6 +45,8 @@ pub struct FetchRequest {
     pub progress: Option<tokio::sync::mpsc::UnboundedSender<FetchProgress>>,
     /// Accept a manifest signed by a publisher this node does not trust.
     pub allow_untrusted: bool,
+    /// Fetch a checkpoint even if its publisher retracted it.
+    pub allow_retracted: bool,
 }
 
 /// How far a fetch has come.
@@ -114,6 +118,9 @@ pub struct FetchOutcome {
     /// The publisher's alias in this node's trust store (`self` for its own key); `None`
     /// when it is not trusted and the fetch was allowed anyway.
     pub publisher_alias: Option<String>,
+    /// The publisher's reason, when the checkpoint is retracted (fetched anyway because
+    /// retracted checkpoints were allowed).
+    pub retracted: Option<String>,
     /// Where the files were written.
     pub out: String,
     /// The files written, each verified against its id.
@@ -169,6 +176,14 @@ pub enum FetchError {
         /// The signer's key (hex).
         publisher: String,
     },
+    /// The publisher retracted the checkpoint.
+    #[error("{id} was retracted by its publisher ({reason}); fetch with --allow-retracted to get it anyway")]
+    Retracted {
+        /// The checkpoint.
+        id: Id,
+        /// The publisher's reason.
+        reason: String,
+    },
     /// The trust store is unreadable.
     #[error(transparent)]
     Trust(#[from] TrustError),
@@ -221,14 +236,25 @@ impl Fetcher {
     }
 
     /// The alias under which this node trusts the signer of `signed` (`self` for its own
-    /// key), or `None` when it does not trust it.
-    fn publisher_alias(&self, signed: &SignedManifest) -> Result<Option<String>, FetchError> {
-        let publisher = &signed.manifest().publisher;
+    /// key), or `None` when it does not trust it. A key that a trusted key rotated to
+    /// counts under the trusted key's alias, for manifests created after the rotation.
+    async fn publisher_alias(&self, signed: &SignedManifest) -> Result<Option<String>, FetchError> {
+        let manifest = signed.manifest();
+        let publisher = &manifest.publisher;
         if *publisher == self.settings.own_key {
             return Ok(Some("self".to_owned()));
         }
         let trust = TrustStore::load(&self.settings.home)?;
-        Ok(trust.alias_of(publisher).map(str::to_owned))
+        if let Some(alias) = trust.alias_of(publisher) {
+            return Ok(Some(alias.to_owned()));
+        }
+        for (alias, key) in trust.entries() {
+            let chain = statements::rotations_from(&self.store, &self.network, *key).await;
+            if is_trusted(*key, &chain, publisher, manifest.created_ms) {
+                return Ok(Some(alias.to_owned()));
+            }
+        }
+        Ok(None)
     }
 
     /// The verified manifest of checkpoint `id`: from the store, or asked of its holders
@@ -272,12 +298,24 @@ impl Fetcher {
                 found.manifest
             }
         };
-        let publisher_alias = self.publisher_alias(&signed)?;
+        let publisher_alias = self.publisher_alias(&signed).await?;
         if publisher_alias.is_none() && !request.allow_untrusted {
             return Err(FetchError::Untrusted {
                 id: request.id,
                 publisher: format_public_key(&signed.manifest().publisher),
             });
+        }
+        let retracted = statements::retraction_of(&self.store, &self.network, &signed)
+            .await
+            .map(|r| r.body().reason.clone());
+        if let Some(reason) = &retracted {
+            if !request.allow_retracted {
+                return Err(FetchError::Retracted {
+                    id: signed.id(),
+                    reason: reason.clone(),
+                });
+            }
+            tracing::warn!(id = %signed.id(), %reason, "fetching a retracted checkpoint");
         }
         let checkpoint = signed.id();
         let kind = if checkpoint == request.id {
@@ -377,6 +415,7 @@ impl Fetcher {
             tag: manifest.tag.clone(),
             publisher: hex::encode(manifest.publisher),
             publisher_alias,
+            retracted,
             out: out.display().to_string(),
             files: verified
                 .files
