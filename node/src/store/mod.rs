@@ -72,6 +72,9 @@ pub struct Store {
 /// How many newly held chunk ids subscribers may fall behind by before they must re-check.
 const ADDED_BACKLOG: usize = 4096;
 
+/// A signed statement's DHT key and bytes.
+pub type KeyedStatement = (Vec<u8>, Vec<u8>);
+
 fn id_key(key: &[u8], tree: &'static str) -> Result<Id, StoreError> {
     let bytes: [u8; 32] = key.try_into().map_err(|_| StoreError::Damaged {
         tree,
@@ -274,7 +277,7 @@ impl Store {
     }
 
     /// Every kept statement, with its DHT key.
-    pub fn statements(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn statements(&self) -> Result<Vec<KeyedStatement>, StoreError> {
         let mut all = Vec::new();
         for entry in self.statements.iter() {
             let (key, bytes) = entry?;
