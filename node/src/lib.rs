@@ -13,6 +13,7 @@
 //! - [`rate`]: upload and download byte-rate limits.
 //! - [`trust`]: the publishers this node accepts manifests from.
 //! - [`records`]: which signed records this node stores for peers in the DHT.
+//! - [`membership`]: lab vouches: issuing, joining, presenting, checking.
 //! - [`names`]: name records: publishing the next one, resolving ALIAS/MODEL@TAG.
 //! - [`network`]: the swarm, owned by one event loop, behind a cloneable handle.
 //! - [`exchange`]: the exchange protocol: serving blocks and manifests, and fetching.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod exchange;
 pub mod home;
 pub mod inventory;
+pub mod membership;
 pub mod names;
 pub mod network;
 pub mod node;

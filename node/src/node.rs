@@ -10,8 +10,6 @@ use libp2p::Multiaddr;
 use ostrom_protocol::{Id, SignedManifest};
 
 use crate::api::types::{FetchedFile, LogEntry, NodeInfo, PublishOutcome, Resolved, Retracted};
-use crate::statements::{self, StatementError};
-use ostrom_protocol::rotation::follow_rotations;
 use crate::config::Config;
 use crate::exchange::fetch::FetchSettings;
 use crate::exchange::{serve, FetchError, FetchOutcome, FetchRequest, Fetcher, Misbehavior};
@@ -21,9 +19,11 @@ use crate::network::{self, NetworkConfig, NetworkError, NetworkHandle};
 use crate::private_network;
 use crate::publish::{self, PublishError, PublishRequest, Published};
 use crate::rate::{Rate, RateLimit};
+use crate::statements::{self, StatementError};
 use crate::store::{Store, StoreError};
 use crate::trust::{TrustError, TrustStore};
 use ostrom_protocol::name_record::SignedNameRecord;
+use ostrom_protocol::rotation::follow_rotations;
 use ostrom_protocol::trust::format_public_key;
 
 /// Most checkpoints `log` follows back through parents.
@@ -156,7 +156,7 @@ impl Node {
                 peer_stall_timeout: config.peer_stall_timeout,
                 download: RateLimit::new(options.download_limit.or(config.download_limit)),
                 home: home.clone(),
-                own_key: publisher.verifying_key().to_bytes(),
+                publisher: publisher.clone(),
             },
         );
         let node = Self {
@@ -266,7 +266,14 @@ impl Node {
     /// Announces a checkpoint and its files; true when the DHT accepted the checkpoint.
     async fn announce(&self, signed: &SignedManifest) -> bool {
         let network = &self.inner.network;
-        let mut ids: Vec<Id> = signed.manifest().files.iter().map(|f| f.id).collect();
+        // A restricted checkpoint's file ids stay out of the DHT: they could be matched
+        // against public files and reveal what it holds.
+        let restricted = matches!(signed.manifest().readers(), Ok(Some(_)));
+        let mut ids: Vec<Id> = if restricted {
+            Vec::new()
+        } else {
+            signed.manifest().files.iter().map(|f| f.id).collect()
+        };
         ids.dedup();
         for id in ids {
             if let Err(error) = network.announce(id).await {
@@ -318,7 +325,8 @@ impl Node {
             .store
             .manifest(&id)?
             .ok_or_else(|| NodeError::UnknownCheckpoint(id.to_string()))?;
-        let retraction = statements::retract(&self.inner.store, &self.inner.publisher, &manifest, reason)?;
+        let retraction =
+            statements::retract(&self.inner.store, &self.inner.publisher, &manifest, reason)?;
         let stored_in_dht = self
             .inner
             .network
@@ -337,7 +345,8 @@ impl Node {
         let own = self.inner.publisher.verifying_key().to_bytes();
         let trusted = names::publisher_of(reference, &trust, &own)?;
         // A publisher that rotated its key names its models under the newest key.
-        let rotations = statements::rotations_from(&self.inner.store, &self.inner.network, trusted).await;
+        let rotations =
+            statements::rotations_from(&self.inner.store, &self.inner.network, trusted).await;
         let publisher = follow_rotations(trusted, &rotations);
         let record = names::resolve_record(
             &self.inner.store,

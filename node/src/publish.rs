@@ -196,6 +196,7 @@ pub fn publish(
     debug_assert_eq!(MANIFEST_VERSION, 1);
     store.put_chunk_locations(&locations)?;
     store.put_manifest(&signed)?;
+    store.record_access(&signed)?;
     for file in &signed.manifest().files {
         store.put_file(&file.id, &signed.id())?;
     }

@@ -63,3 +63,9 @@ pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
 
 /// Most bytes in a retraction's reason.
 pub const MAX_REASON_LEN: usize = 1024;
+
+/// Most vouches in one present message.
+pub const MAX_VOUCHES_PER_MESSAGE: usize = 16;
+
+/// Most readers (lab keys) a restricted checkpoint names.
+pub const MAX_READERS: usize = 64;

@@ -23,6 +23,11 @@ use crate::id::Id;
 use crate::limits::*;
 use crate::path::{check_relative_path, PathError};
 
+/// The metadata key that makes a checkpoint restricted: its value lists the lab keys (64
+/// hex digits each, comma-separated) whose vouched nodes may read it, besides the
+/// publisher's own.
+pub const READERS_KEY: &str = "ostrom.readers";
+
 /// The magic of a signed manifest.
 pub const MANIFEST_MAGIC: [u8; 4] = *b"OSTM";
 /// The manifest format version this code reads and writes.
@@ -150,6 +155,7 @@ impl Manifest {
                 return Err(invalid(format!("metadata value of {key:?} is too long")));
             }
         }
+        self.readers()?;
         if self.files.is_empty() {
             return Err(invalid("a checkpoint holds no files"));
         }
@@ -180,6 +186,28 @@ impl Manifest {
             file.validate()?;
         }
         Ok(())
+    }
+
+    /// The labs allowed to read a restricted checkpoint (the publisher's key first), or
+    /// `None` for a checkpoint anyone may read.
+    pub fn readers(&self) -> Result<Option<Vec<[u8; 32]>>, ManifestError> {
+        let Some(list) = self.metadata.get(READERS_KEY) else {
+            return Ok(None);
+        };
+        let mut readers = vec![self.publisher];
+        for text in list.split(',').map(str::trim) {
+            let key = crate::trust::parse_public_key(text)
+                .map_err(|e| invalid(format!("{READERS_KEY}: {e}")))?;
+            if !readers.contains(&key) {
+                readers.push(key);
+            }
+        }
+        if readers.len() > MAX_READERS + 1 {
+            return Err(invalid(format!(
+                "{READERS_KEY} names more than {MAX_READERS} labs"
+            )));
+        }
+        Ok(Some(readers))
     }
 
     /// Total size of all files.
@@ -485,6 +513,23 @@ mod tests {
                 "{what} signed"
             );
         }
+    }
+
+    #[test]
+    fn readers_parse_and_bad_lists_are_refused() {
+        let mut manifest = sample();
+        assert_eq!(manifest.readers().expect("public"), None);
+        let lab = SigningKey::from_bytes(&[8; 32]).verifying_key().to_bytes();
+        manifest
+            .metadata
+            .insert(READERS_KEY.into(), hex::encode(lab));
+        assert_eq!(
+            manifest.readers().expect("restricted"),
+            Some(vec![manifest.publisher, lab])
+        );
+        manifest.metadata.insert(READERS_KEY.into(), "nope".into());
+        assert!(manifest.validate().is_err());
+        assert!(SignedManifest::sign(manifest, &key()).is_err());
     }
 
     #[test]

@@ -11,7 +11,10 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::id::Id;
-use crate::limits::{MAX_CHUNK_SIZE, MAX_FRAME_SIZE, MAX_IDS_PER_MESSAGE, MAX_MANIFEST_SIZE};
+use crate::limits::{
+    MAX_CHUNK_SIZE, MAX_FRAME_SIZE, MAX_IDS_PER_MESSAGE, MAX_MANIFEST_SIZE, MAX_REASON_LEN,
+    MAX_RECORD_SIZE, MAX_VOUCHES_PER_MESSAGE,
+};
 
 /// The libp2p protocol id of the exchange protocol.
 pub const EXCHANGE_PROTOCOL: &str = "/ostrom/exchange/1.0.0";
@@ -74,6 +77,22 @@ pub enum Message {
         /// The signed manifest bytes, at most [`MAX_MANIFEST_SIZE`].
         bytes: Bytes,
     },
+    /// The requester's lab memberships: signed vouches binding its peer id to labs. Sent
+    /// first on a stream (and again whenever they change); the server uses them to decide
+    /// who may read restricted checkpoints.
+    Present {
+        /// Signed vouches, at most [`MAX_VOUCHES_PER_MESSAGE`], each at most
+        /// [`MAX_RECORD_SIZE`] bytes.
+        vouches: Vec<Bytes>,
+    },
+    /// "You may not have this": the server holds it but the requester is not authorized
+    /// (a restricted checkpoint). Answers a want-manifest or want-block.
+    Refused {
+        /// The manifest or chunk id refused.
+        id: Id,
+        /// Why, for a person.
+        reason: String,
+    },
 }
 
 /// Why a message was refused.
@@ -102,6 +121,8 @@ impl Message {
             Message::Cancel { .. } => "cancel",
             Message::WantManifest { .. } => "want-manifest",
             Message::Manifest { .. } => "manifest",
+            Message::Present { .. } => "present",
+            Message::Refused { .. } => "refused",
         }
     }
 
@@ -135,6 +156,24 @@ impl Message {
                     return Err(WireError::OverLimit(format!(
                         "manifest of {} bytes (at most {MAX_MANIFEST_SIZE})",
                         bytes.len()
+                    )));
+                }
+            }
+            Message::Present { vouches } => {
+                if vouches.len() > MAX_VOUCHES_PER_MESSAGE
+                    || vouches.iter().any(|v| v.len() > MAX_RECORD_SIZE)
+                {
+                    return Err(WireError::OverLimit(format!(
+                        "present with {} vouches (at most {MAX_VOUCHES_PER_MESSAGE} of at most {MAX_RECORD_SIZE} bytes)",
+                        vouches.len()
+                    )));
+                }
+            }
+            Message::Refused { reason, .. } => {
+                if reason.len() > MAX_REASON_LEN {
+                    return Err(WireError::OverLimit(format!(
+                        "refusal reason of {} bytes (at most {MAX_REASON_LEN})",
+                        reason.len()
                     )));
                 }
             }
@@ -268,6 +307,27 @@ mod tests {
         assert!(matches!(
             Message::decode(&[200]),
             Err(WireError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn present_and_refused_limits() {
+        let too_many = Message::Present {
+            vouches: vec![Bytes::from_static(b"v"); MAX_VOUCHES_PER_MESSAGE + 1],
+        };
+        let raw = postcard::to_stdvec(&too_many).expect("raw encode");
+        assert!(matches!(
+            Message::decode(&raw),
+            Err(WireError::OverLimit(_))
+        ));
+        let long = Message::Refused {
+            id: Id([0; 32]),
+            reason: "x".repeat(MAX_REASON_LEN + 1),
+        };
+        let raw = postcard::to_stdvec(&long).expect("raw encode");
+        assert!(matches!(
+            Message::decode(&raw),
+            Err(WireError::OverLimit(_))
         ));
     }
 }

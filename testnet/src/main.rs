@@ -1,6 +1,7 @@
-//! `ostrom-testnet`: start a local testnet, run the end-to-end demo, or generate a
-//! synthetic checkpoint.
+//! `ostrom-testnet`: start a local testnet, run the end-to-end demo, generate a
+//! synthetic checkpoint, or run the benchmarks.
 
+mod bench;
 mod cmd;
 
 use clap::Parser;

@@ -48,6 +48,9 @@ pub enum Command {
     /// Manage the publishers whose manifests this node accepts.
     #[command(subcommand)]
     Trust(TrustCommand),
+    /// Lab membership: vouch for this lab's other nodes, or join a lab.
+    #[command(subcommand)]
+    Lab(LabCommand),
     /// Create the key of a private, consortium-only network.
     #[command(subcommand)]
     NetworkKey(NetworkKeyCommand),
@@ -90,6 +93,27 @@ pub struct RetractArgs {
     /// Why, shown to everyone who fetches it.
     #[arg(long, default_value = "")]
     pub reason: String,
+}
+
+/// `ostrom lab ...`
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Vouch, with this node's publisher key, that PEER_ID is a node of this lab; prints the
+    /// vouch for `ostrom lab join` on that node.
+    Vouch {
+        /// The other node's peer id (`ostrom id` there).
+        peer_id: String,
+        /// How many days the vouch lasts (at most 400).
+        #[arg(long, default_value_t = 90)]
+        days: u64,
+    },
+    /// Keep a vouch issued to this node (the hex text `ostrom lab vouch` printed).
+    Join {
+        /// The vouch.
+        vouch: String,
+    },
+    /// List the vouches this node holds and presents.
+    Ls(JsonFlag),
 }
 
 /// `ostrom network-key ...`
@@ -176,6 +200,10 @@ pub struct PublishArgs {
     /// Id of the checkpoint this one descends from.
     #[arg(long, value_name = "ID")]
     pub parent: Option<String>,
+    /// Make the checkpoint readable only by nodes vouched for by these labs (aliases from
+    /// `ostrom trust ls`, or keys), and by this node's own lab.
+    #[arg(long, value_name = "ALIAS[,ALIAS...]", value_delimiter = ',')]
+    pub restrict_to: Vec<String>,
     /// Metadata entry (repeatable), e.g. --meta license=apache-2.0.
     #[arg(long = "meta", value_name = "KEY=VALUE")]
     pub metadata: Vec<String>,

@@ -5,6 +5,10 @@
 //! wantlist; when the node later gets one (it is fetching the same checkpoint), it tells the
 //! peer with a have, as BitTorrent peers do. Blocks pass the node's upload limit.
 //!
+//! A restricted checkpoint's manifest and chunks go only to peers that presented a valid
+//! vouch from one of its reader labs; others get a refusal ("not authorized"), and
+//! want-have answers never reveal that this node holds such chunks.
+//!
 //! A peer that sends a malformed or over-limit frame, or a message a server never expects
 //! (a block, a have), has its stream closed.
 
@@ -20,6 +24,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::codec::{self, CodecError, MessageWriter};
 use super::misbehave::Misbehavior;
+use crate::membership::{now_ms, verified_labs};
 use crate::network::NetworkHandle;
 use crate::rate::RateLimit;
 use crate::store::{read_chunk, Store};
@@ -62,10 +67,13 @@ type Cancelled = Arc<Mutex<HashSet<Id>>>;
 
 /// One stream's answering side.
 struct Responder {
+    peer: PeerId,
     writer: MessageWriter,
     context: ServeContext,
     cancelled: Cancelled,
     wantlist: HashSet<Id>,
+    /// The labs whose vouches for this peer it presented and that checked out.
+    labs: HashSet<[u8; 32]>,
 }
 
 async fn serve_stream(
@@ -88,7 +96,8 @@ async fn serve_stream(
                     }
                     request @ (Message::WantHave { .. }
                     | Message::WantBlock { .. }
-                    | Message::WantManifest { .. }) => {
+                    | Message::WantManifest { .. }
+                    | Message::Present { .. }) => {
                         if requests.send(request).await.is_err() {
                             break;
                         }
@@ -104,10 +113,12 @@ async fn serve_stream(
     };
     let mut added = context.store.subscribe_added();
     let mut responder = Responder {
+        peer,
         writer,
         context,
         cancelled,
         wantlist: HashSet::new(),
+        labs: HashSet::new(),
     };
     let write_side = async move {
         loop {
@@ -139,12 +150,37 @@ impl Responder {
     }
 
     fn holds(&self, id: &Id) -> bool {
-        self.context.store.has_chunk(id).unwrap_or(false)
+        self.context.store.has_chunk(id).unwrap_or(false) && self.may_read_chunk(id)
+    }
+
+    /// Whether this peer may read something restricted to `readers` (`None`: anyone).
+    fn may_read(&self, readers: Option<&[[u8; 32]]>) -> bool {
+        readers.is_none_or(|readers| readers.iter().any(|lab| self.labs.contains(lab)))
+    }
+
+    fn may_read_chunk(&self, id: &Id) -> bool {
+        match self.context.store.chunk_readers(id) {
+            Ok(readers) => self.may_read(readers.as_deref()),
+            Err(_) => false,
+        }
+    }
+
+    fn refusal(&self, id: Id) -> Message {
+        Message::Refused {
+            id,
+            reason: format!(
+                "not authorized: {id} is restricted to certain labs, and {} presented no vouch from one of them",
+                self.peer
+            ),
+        }
     }
 
     async fn answer(&mut self, request: Message) -> Result<(), CodecError> {
         let misbehavior = self.context.misbehavior;
         match request {
+            Message::Present { vouches } => {
+                self.labs = verified_labs(&vouches, &self.peer, now_ms());
+            }
             Message::WantHave { ids } if misbehavior == Misbehavior::LieHave => {
                 self.writer.send(&Message::Have { ids }).await?;
             }
@@ -168,6 +204,10 @@ impl Responder {
                 let mut dont_have = Vec::new();
                 for id in ids {
                     if self.take_cancelled(&id) {
+                        continue;
+                    }
+                    if !self.may_read_chunk(&id) {
+                        self.writer.send(&self.refusal(id)).await?;
                         continue;
                     }
                     let block = match misbehavior {
@@ -195,6 +235,12 @@ impl Responder {
             }
             Message::WantManifest { id } => {
                 let reply = match self.context.store.manifest_for(&id) {
+                    Ok(Some(manifest))
+                        if !self
+                            .may_read(manifest.manifest().readers().ok().flatten().as_deref()) =>
+                    {
+                        self.refusal(id)
+                    }
                     Ok(Some(manifest)) => Message::Manifest {
                         id,
                         bytes: misbehavior.manifest(manifest.bytes().to_vec()).into(),

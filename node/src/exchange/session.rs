@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
+use bytes::Bytes;
 use libp2p::PeerId;
 use ostrom_protocol::wire::Message;
 use ostrom_protocol::Id;
@@ -37,14 +38,28 @@ pub struct Session {
 }
 
 impl Session {
-    /// Opens a stream to `peer`; its messages arrive on `events`.
+    /// Opens a stream to `peer`, presents this node's lab vouches on it, and forwards the
+    /// holder's messages to `events`.
     pub async fn open(
         network: &NetworkHandle,
         peer: PeerId,
         events: mpsc::Sender<SessionEvent>,
+        vouches: &[Bytes],
     ) -> Result<Self, NetworkError> {
         let stream = network.open_exchange_stream(peer).await?;
-        let (writer, mut reader) = codec::split(stream);
+        let (mut writer, mut reader) = codec::split(stream);
+        if !vouches.is_empty() {
+            let present = Message::Present {
+                vouches: vouches.to_vec(),
+            };
+            writer
+                .send(&present)
+                .await
+                .map_err(|e| NetworkError::OpenStream {
+                    peer,
+                    reason: e.to_string(),
+                })?;
+        }
         let reader = tokio::spawn(async move {
             let end = loop {
                 match reader.next().await {

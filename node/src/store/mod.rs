@@ -11,6 +11,8 @@
 //! - `files/v1`: file id → the checkpoint id whose manifest lists it.
 //! - `statements/v1`: DHT key → a signed retraction or key rotation this node made or
 //!   met, kept so it can be stored in the DHT again.
+//! - `restricted/v1`: chunk id → the labs allowed to read it, for chunks of restricted
+//!   checkpoints (chunks of a public checkpoint this node holds are never listed).
 //! - `names/v1`: name record key → the newest signed name record this node has seen (its
 //!   own, and those it resolved).
 //!
@@ -55,6 +57,7 @@ const HELD: &str = "held/v1";
 const FILES: &str = "files/v1";
 const NAMES: &str = "names/v1";
 const STATEMENTS: &str = "statements/v1";
+const RESTRICTED: &str = "restricted/v1";
 
 /// The node's metadata store. Cheap to clone; all clones share one database.
 #[derive(Clone)]
@@ -66,6 +69,7 @@ pub struct Store {
     files: sled::Tree,
     names: sled::Tree,
     statements: sled::Tree,
+    restricted: sled::Tree,
     added: tokio::sync::broadcast::Sender<Id>,
 }
 
@@ -102,6 +106,7 @@ impl Store {
             files: db.open_tree(FILES)?,
             names: db.open_tree(NAMES)?,
             statements: db.open_tree(STATEMENTS)?,
+            restricted: db.open_tree(RESTRICTED)?,
             db,
             added: tokio::sync::broadcast::channel(ADDED_BACKLOG).0,
         })
@@ -263,6 +268,56 @@ impl Store {
             }
         }
         Ok(all)
+    }
+
+    /// Records who may read the chunks of `manifest`: for a restricted checkpoint, its
+    /// readers are added to each chunk's list; a public checkpoint's chunks are readable by
+    /// anyone, so their lists are removed.
+    pub fn record_access(&self, manifest: &SignedManifest) -> Result<(), StoreError> {
+        let readers = manifest
+            .manifest()
+            .readers()
+            .map_err(|e| StoreError::Damaged {
+                tree: MANIFESTS,
+                reason: e.to_string(),
+            })?;
+        let mut batch = sled::Batch::default();
+        for file in &manifest.manifest().files {
+            for chunk in &file.chunks {
+                match &readers {
+                    None => batch.remove(chunk.id.as_bytes()),
+                    Some(readers) => {
+                        let mut all = self.chunk_readers(&chunk.id)?.unwrap_or_default();
+                        for reader in readers {
+                            if !all.contains(reader) {
+                                all.push(*reader);
+                            }
+                        }
+                        batch.insert(
+                            chunk.id.as_bytes(),
+                            postcard::to_stdvec(&all).unwrap_or_default(),
+                        );
+                    }
+                }
+            }
+        }
+        self.restricted.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// The labs allowed to read chunk `id`, or `None` when anyone may.
+    pub fn chunk_readers(&self, id: &Id) -> Result<Option<Vec<[u8; 32]>>, StoreError> {
+        match self.restricted.get(id.as_bytes())? {
+            Some(bytes) => {
+                postcard::from_bytes(&bytes)
+                    .map(Some)
+                    .map_err(|e| StoreError::Damaged {
+                        tree: RESTRICTED,
+                        reason: e.to_string(),
+                    })
+            }
+            None => Ok(None),
+        }
     }
 
     /// Keeps a verified signed statement (retraction, key rotation) under its DHT key.

@@ -1,5 +1,6 @@
 //! The `ostrom-testnet` command line: one module per subcommand.
 
+mod bench;
 mod demo;
 mod fmt;
 mod gen;
@@ -24,6 +25,9 @@ enum Command {
     Demo(demo::Args),
     /// Write a synthetic transformer checkpoint (safetensors, BF16) into a directory.
     Gen(gen::Args),
+    /// Run the benchmarks: figures beside a baseline measured in the same run, as ratios,
+    /// with the design's goals (see BENCHMARKS.md).
+    Bench(bench::Args),
 }
 
 /// Runs the parsed command.
@@ -32,5 +36,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => up::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Gen(args) => gen::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -4,6 +4,7 @@ mod fetch;
 mod id;
 mod init;
 mod inspect;
+mod lab;
 mod log;
 mod network_key;
 mod node_run;
@@ -18,7 +19,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use ostrom_node::{Home, Multiaddr};
 
-use crate::cli::{Cli, Command, KeyAction, NetworkKeyCommand, NodeCommand, TrustCommand};
+use crate::cli::{
+    Cli, Command, KeyAction, LabCommand, NetworkKeyCommand, NodeCommand, TrustCommand,
+};
 
 /// The node home from `--home`, `OSTROM_HOME` or `~/.ostrom`.
 fn home(cli_home: Option<PathBuf>) -> Result<Home> {
@@ -64,6 +67,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                     Some(KeyAction::Rotate) => statements::rotate(&home).await,
                 },
                 Command::Retract(args) => statements::retract(&home, args).await,
+                Command::Lab(LabCommand::Vouch { peer_id, days }) => {
+                    lab::vouch(&home, &peer_id, days)
+                }
+                Command::Lab(LabCommand::Join { vouch }) => lab::join(&home, &vouch),
+                Command::Lab(LabCommand::Ls(flag)) => lab::list(&home, flag.json),
                 Command::NetworkKey(NetworkKeyCommand::New { file }) => network_key::new(&file),
                 Command::Trust(TrustCommand::Add { alias, pubkey }) => {
                     trust::add(&home, &alias, &pubkey)

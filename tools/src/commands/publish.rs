@@ -9,7 +9,10 @@ use ostrom_node::api::types::{PublishBody, PublishOutcome};
 use ostrom_node::node::publish_outcome;
 use ostrom_node::publish::{publish, PublishRequest};
 use ostrom_node::store::Store;
+use ostrom_node::trust::TrustStore;
 use ostrom_node::Home;
+use ostrom_protocol::manifest::READERS_KEY;
+use ostrom_protocol::trust::{format_public_key, parse_public_key};
 
 use crate::cli::PublishArgs;
 use crate::client::ApiClient;
@@ -26,6 +29,23 @@ fn parse_metadata(entries: &[String]) -> Result<BTreeMap<String, String>> {
     Ok(metadata)
 }
 
+/// The `ostrom.readers` metadata value for `--restrict-to`: each alias's key, in hex.
+fn readers(home: &Home, aliases: &[String]) -> Result<String> {
+    let trust = TrustStore::load(home)?;
+    let keys = aliases
+        .iter()
+        .map(|alias| match trust.key_of(alias) {
+            Some(key) => Ok(format_public_key(&key)),
+            None => parse_public_key(alias)
+                .map(|key| format_public_key(&key))
+                .with_context(|| {
+                    format!("--restrict-to {alias}: not an alias in `ostrom trust ls`, nor a key")
+                }),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(keys.join(","))
+}
+
 pub async fn run(home: &Home, args: PublishArgs) -> Result<()> {
     let path = std::fs::canonicalize(&args.path)
         .with_context(|| format!("cannot read {}", args.path.display()))?;
@@ -34,7 +54,10 @@ pub async fn run(home: &Home, args: PublishArgs) -> Result<()> {
         .as_deref()
         .map(|p| p.parse().context("--parent"))
         .transpose()?;
-    let metadata = parse_metadata(&args.metadata)?;
+    let mut metadata = parse_metadata(&args.metadata)?;
+    if !args.restrict_to.is_empty() {
+        metadata.insert(READERS_KEY.to_owned(), readers(home, &args.restrict_to)?);
+    }
     let outcome: PublishOutcome = match ApiClient::connect(home).await {
         Some(client) => {
             let body = PublishBody {

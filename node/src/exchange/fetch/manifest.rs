@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use libp2p::PeerId;
 use ostrom_protocol::wire::Message;
 use ostrom_protocol::{Id, SignedManifest};
@@ -53,13 +54,16 @@ pub(super) async fn open_sessions(
     network: &NetworkHandle,
     holders: &[PeerId],
     events: &mpsc::Sender<SessionEvent>,
+    vouches: &[Bytes],
 ) -> Vec<Session> {
     let opening = holders.iter().map(|&peer| {
         let events = events.clone();
         async move {
-            let opened =
-                tokio::time::timeout(HOLDER_ANSWER_TIMEOUT, Session::open(network, peer, events))
-                    .await;
+            let opened = tokio::time::timeout(
+                HOLDER_ANSWER_TIMEOUT,
+                Session::open(network, peer, events, vouches),
+            )
+            .await;
             match opened {
                 Ok(Ok(session)) => Some(session),
                 Ok(Err(error)) => {
@@ -109,9 +113,10 @@ pub(super) async fn from_holders(
     deadline: Instant,
     events_tx: &mpsc::Sender<SessionEvent>,
     events: &mut mpsc::Receiver<SessionEvent>,
+    vouches: &[Bytes],
 ) -> Result<Found, FetchError> {
     let holders = find_holders(network, id, deadline).await?;
-    let mut sessions = open_sessions(network, &holders, events_tx).await;
+    let mut sessions = open_sessions(network, &holders, events_tx, vouches).await;
     let mut reasons = Vec::new();
     if sessions.is_empty() {
         reasons.push(format!(
@@ -158,6 +163,15 @@ async fn await_manifest(
                 },
             ) if from == peer && answered == id => {
                 return accept(id, bytes.to_vec()).map_err(|e| format!("{peer}: {e}"));
+            }
+            SessionEvent::Message(
+                from,
+                Message::Refused {
+                    id: refused,
+                    reason,
+                },
+            ) if from == peer && refused == id => {
+                return Err(format!("{peer}: {reason}"));
             }
             SessionEvent::Message(from, Message::DontHave { ids })
                 if from == peer && ids.contains(&id) =>

@@ -24,12 +24,13 @@ use serde::{Deserialize, Serialize};
 
 use super::session::Session;
 use crate::home::Home;
-use crate::statements;
-use ostrom_protocol::rotation::is_trusted;
+use crate::membership;
 use crate::network::{NetworkError, NetworkHandle};
 use crate::rate::RateLimit;
+use crate::statements;
 use crate::store::{HeldCheckpoint, Store, StoreError};
 use crate::trust::{TrustError, TrustStore};
+use ostrom_protocol::rotation::is_trusted;
 use ostrom_protocol::trust::format_public_key;
 
 /// What to fetch and where to put it.
@@ -75,8 +76,8 @@ pub struct FetchSettings {
     pub download: RateLimit,
     /// The node home, whose trust store decides whose manifests are accepted.
     pub home: Home,
-    /// This node's own publisher key, always trusted.
-    pub own_key: [u8; 32],
+    /// This node's publisher key: always trusted, and it vouches for this node.
+    pub publisher: ed25519_dalek::SigningKey,
 }
 
 /// Whether a fetch named a checkpoint or one file.
@@ -241,7 +242,7 @@ impl Fetcher {
     async fn publisher_alias(&self, signed: &SignedManifest) -> Result<Option<String>, FetchError> {
         let manifest = signed.manifest();
         let publisher = &manifest.publisher;
-        if *publisher == self.settings.own_key {
+        if *publisher == self.settings.publisher.verifying_key().to_bytes() {
             return Ok(Some("self".to_owned()));
         }
         let trust = TrustStore::load(&self.settings.home)?;
@@ -265,8 +266,16 @@ impl Fetcher {
         }
         let (events_tx, mut events) = tokio::sync::mpsc::channel(64);
         let deadline = Instant::now() + timeout;
-        let found =
-            manifest::from_holders(&self.network, id, deadline, &events_tx, &mut events).await?;
+        let vouches = self.vouches();
+        let found = manifest::from_holders(
+            &self.network,
+            id,
+            deadline,
+            &events_tx,
+            &mut events,
+            &vouches,
+        )
+        .await?;
         if found.manifest.id() != id {
             return Err(FetchError::NoValidManifest {
                 id,
@@ -277,12 +286,22 @@ impl Fetcher {
         Ok(found.manifest)
     }
 
+    /// The lab vouches this node presents to holders.
+    fn vouches(&self) -> Vec<bytes::Bytes> {
+        membership::presentation(
+            &self.settings.home,
+            &self.settings.publisher,
+            &self.network.local_peer_id(),
+        )
+    }
+
     /// Fetches `request.id` into `request.out`; succeeds only when every file verified.
     pub async fn fetch(&self, request: FetchRequest) -> Result<FetchOutcome, FetchError> {
         let started = Instant::now();
         let deadline = started + request.timeout;
         let (events_tx, mut events) = tokio::sync::mpsc::channel(1024);
         let mut sessions: Vec<Session> = Vec::new();
+        let vouches = self.vouches();
         let signed = match self.store.manifest_for(&request.id)? {
             Some(signed) => signed,
             None => {
@@ -292,6 +311,7 @@ impl Fetcher {
                     deadline,
                     &events_tx,
                     &mut events,
+                    &vouches,
                 )
                 .await?;
                 sessions = found.sessions;
@@ -324,6 +344,7 @@ impl Fetcher {
             FetchKind::File
         };
         self.store.put_manifest(&signed)?;
+        self.store.record_access(&signed)?;
         let out = std::fs::create_dir_all(&request.out)
             .and_then(|()| std::fs::canonicalize(&request.out))
             .map_err(|source| FetchError::Io {
@@ -367,7 +388,8 @@ impl Fetcher {
         if !plan.needed.is_empty() {
             if sessions.is_empty() {
                 let holders = manifest::find_holders(&self.network, request.id, deadline).await?;
-                sessions = manifest::open_sessions(&self.network, &holders, &events_tx).await;
+                sessions =
+                    manifest::open_sessions(&self.network, &holders, &events_tx, &vouches).await;
             }
             let context = transfer::TransferContext {
                 store: &self.store,
@@ -375,6 +397,7 @@ impl Fetcher {
                 settings: &self.settings,
                 events_tx: events_tx.clone(),
                 progress: request.progress.clone(),
+                vouches,
             };
             transfer::run(request.id, &mut plan, sessions, &mut events, context).await?;
         }
@@ -397,7 +420,12 @@ impl Fetcher {
             )?;
         }
         self.store.flush()?;
-        let mut announce: Vec<Id> = verified.files.iter().map(|f| f.id).collect();
+        // A restricted checkpoint's file ids stay out of the DHT (see `Node::announce`).
+        let mut announce: Vec<Id> = if matches!(signed.manifest().readers(), Ok(Some(_))) {
+            Vec::new()
+        } else {
+            verified.files.iter().map(|f| f.id).collect()
+        };
         if kind == FetchKind::Checkpoint {
             announce.push(checkpoint);
         }

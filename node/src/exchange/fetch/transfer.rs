@@ -3,7 +3,8 @@
 //! - every holder is asked (want-have) which of the missing chunks it has, and partial
 //!   holders tell us (have) as they get more;
 //! - each holder gets a window of block requests in flight, refilled as blocks arrive, so
-//!   faster holders get more work; rarest chunks are asked first;
+//!   faster holders get more work; rarest chunks are asked first, equally rare ones in a
+//!   random order of each fetcher's own, so fetchers that start together trade;
 //! - holders with a low round-trip time are preferred: a distant holder gets only a small
 //!   window, and only chunks no nearby holder has, so a chunk crosses a slow link about
 //!   once and then spreads nearby;
@@ -18,10 +19,12 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use libp2p::PeerId;
 use ostrom_protocol::limits::MAX_IDS_PER_MESSAGE;
 use ostrom_protocol::wire::Message;
 use ostrom_protocol::Id;
+use rand::seq::SliceRandom;
 use tokio::sync::mpsc;
 
 use super::manifest::open_sessions;
@@ -64,6 +67,8 @@ pub(super) struct TransferContext<'a> {
     pub events_tx: mpsc::Sender<SessionEvent>,
     /// Where progress goes, if anyone listens.
     pub progress: Option<mpsc::UnboundedSender<FetchProgress>>,
+    /// This node's lab vouches, presented to holders found later.
+    pub vouches: Vec<Bytes>,
 }
 
 struct Transfer<'a> {
@@ -74,6 +79,7 @@ struct Transfer<'a> {
     network: &'a NetworkHandle,
     events_tx: mpsc::Sender<SessionEvent>,
     progress: Option<mpsc::UnboundedSender<FetchProgress>>,
+    vouches: Vec<Bytes>,
     holders: HashMap<PeerId, Holder>,
     banned: HashSet<PeerId>,
     /// Chunks not yet received.
@@ -97,7 +103,12 @@ pub(super) async fn run(
 ) -> Result<(), FetchError> {
     let settings = context.settings;
     let missing: HashSet<Id> = plan.needed.iter().copied().collect();
-    let queue = plan.needed.iter().copied().collect();
+    // A random order: fetchers that start together ask the first holders for different
+    // chunks, and then have something to trade (rarest-first keeps this order among
+    // equally rare chunks).
+    let mut order = plan.needed.clone();
+    order.shuffle(&mut rand::thread_rng());
+    let queue = order.into_iter().collect();
     let mut transfer = Transfer {
         id,
         plan,
@@ -106,6 +117,7 @@ pub(super) async fn run(
         network: context.network,
         events_tx: context.events_tx,
         progress: context.progress,
+        vouches: context.vouches,
         holders: HashMap::new(),
         banned: HashSet::new(),
         missing,
@@ -245,12 +257,13 @@ impl Transfer<'_> {
             .copied()
             .collect();
         let events = self.events_tx.clone();
+        let vouches = self.vouches.clone();
         tokio::spawn(async move {
             let holders: Vec<PeerId> = match network.get_providers(id).await {
                 Ok(holders) => holders.into_iter().filter(|p| !known.contains(p)).collect(),
                 Err(_) => Vec::new(),
             };
-            let sessions = open_sessions(&network, &holders, &events).await;
+            let sessions = open_sessions(&network, &holders, &events, &vouches).await;
             let _ = found.send(sessions).await;
         });
     }
@@ -421,6 +434,18 @@ impl Transfer<'_> {
                 for chunk in ids {
                     holder.lacks.remove(&chunk);
                     holder.has.insert(chunk);
+                }
+            }
+            Message::Refused { id, reason } => {
+                holder.has.remove(&id);
+                holder.lacks.insert(id);
+                let asked = holder.session.in_flight.remove(&id);
+                let reason = format!("{peer}: {reason}");
+                if !self.reasons.contains(&reason) {
+                    self.reasons.push(reason);
+                }
+                if asked {
+                    self.unrequest(id, &peer);
                 }
             }
             Message::DontHave { ids } => {
