@@ -11,11 +11,12 @@ use nix::sys::signal::kill;
 use nix::unistd::Pid;
 use ostrom_testnet::{Bootstrap, Error, NodeOptions, Testnet, TestnetBuilder, Timeouts};
 
-/// A stand-in `ostrom`: `init`, `node run` (with `--misbehave exit-early|hang`), `hang`.
+/// A stand-in `ostrom`: `init`, `key`, `node run` (with `--misbehave exit-early|hang`), `hang`.
 const FAKE: &str = r#"#!/bin/bash
 home=$2; shift 2
 case "$1" in
   init) mkdir -p "$home" && echo "fake" > "$home/config.toml" ;;
+  key) echo "0000000000000000000000000000000000000000000000000000000000000000" ;;
   node)
     shift 2
     echo "args: $*" >&2

@@ -68,6 +68,19 @@ pub fn small_checkpoint(dir: &Path) -> anyhow::Result<Fixture> {
         ckpt.shape.largest_tensor_bytes() > 2 * 1024 * 1024,
         "the fixture should have tensors over 2 MiB"
     );
+    finish_fixture(dir)
+}
+
+/// Writes a fixture like [`small_checkpoint`]'s but with a weights file of about
+/// `weights_bytes`.
+pub fn checkpoint_of_size(dir: &Path, weights_bytes: u64) -> anyhow::Result<Fixture> {
+    checkpoint::generate(dir, &CheckpointSpec::new(weights_bytes).seed(42))?;
+    finish_fixture(dir)
+}
+
+/// Adds the empty and one-byte files to a generated checkpoint in `dir` and lists
+/// every file with its id.
+fn finish_fixture(dir: &Path) -> anyhow::Result<Fixture> {
     std::fs::write(dir.join(EMPTY_FILE), b"")?;
     std::fs::write(dir.join(ONE_BYTE_FILE), b"\x2a")?;
     let files = hash::files_under(dir)?

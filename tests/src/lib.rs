@@ -6,16 +6,28 @@
 //! - `publish_fetch.rs`: honest publish and fetch, by checkpoint id and by file id;
 //!   unknown ids; `ostrom verify`.
 //! - `bad_peers.rs`: peers that corrupt blocks or forge manifests.
+//! - `restart.rs`: nodes that stop and start again.
+//! - `swarm.rs`: fetching from several holders at once, partial holders, rate limits,
+//!   and holders that corrupt blocks, lie about what they hold or stall.
+//! - `resume.rs`: a fetch whose node is killed resumes without fetching again what it
+//!   already verified.
+//!
+//! [`streamed`] runs a fetch in the background and reads its progress as it arrives.
 
 pub mod assertions;
 pub mod fixture;
+pub mod streamed;
 
+use std::path::Path;
 use std::time::Duration;
+
+use anyhow::Context;
 
 use ostrom_testnet::{Testnet, TestnetBuilder, Timeouts};
 
 pub use assertions::{assert_ids_are_blake3, assert_no_original_content, assert_same_files};
-pub use fixture::{small_checkpoint, Fixture, FixtureFile};
+pub use fixture::{checkpoint_of_size, small_checkpoint, Fixture, FixtureFile};
+pub use streamed::{FetchEnd, Progress, StreamedFetch};
 
 /// A testnet builder with `nodes` nodes and time limits fit for tests.
 pub fn testnet(nodes: usize) -> TestnetBuilder {
@@ -50,4 +62,37 @@ pub fn count(value: &serde_json::Value) -> Option<u64> {
     value
         .as_u64()
         .or_else(|| value.as_array().map(|a| a.len() as u64))
+}
+
+/// Sets `key = value` (`value` as TOML, e.g. `"3s"` with its quotes) in the node home's
+/// `config.toml`, replacing the line that sets `key` (commented out or not) or appending
+/// one. The node reads it when it next starts.
+pub fn set_config(home: &Path, key: &str, value: &str) -> anyhow::Result<()> {
+    let path = home.join("config.toml");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let setting = format!("{key} = {value}");
+    let sets_key = |line: &str| {
+        let line = line.trim_start().trim_start_matches('#').trim_start();
+        line.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let mut found = false;
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            if !found && sets_key(line) {
+                found = true;
+                setting.clone()
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    if !found {
+        lines.push(setting);
+    }
+    let mut new_text = lines.join("\n");
+    new_text.push('\n');
+    std::fs::write(&path, new_text).with_context(|| format!("writing {}", path.display()))
 }

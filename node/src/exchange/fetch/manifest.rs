@@ -1,5 +1,6 @@
 //! Finding holders in the DHT and getting a manifest from them that verifies.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,6 +15,8 @@ use crate::network::NetworkHandle;
 
 /// How long a holder has to open a stream or answer a manifest request.
 const HOLDER_ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+/// Pause before asking holders again after transient failures.
+const MANIFEST_RETRY: Duration = Duration::from_millis(250);
 /// Pause between DHT lookups while no holder is found.
 const LOOKUP_RETRY: Duration = Duration::from_millis(500);
 
@@ -104,9 +107,18 @@ fn accept(id: Id, bytes: Vec<u8>) -> Result<SignedManifest, String> {
     }
 }
 
+/// Why one holder gave no manifest: a definite answer (a bad manifest, a refusal, "I do
+/// not have it") excludes it; a transient one (stream dropped, no answer in time) may be
+/// retried while the fetch timeout lasts.
+struct Failure {
+    reason: String,
+    transient: bool,
+}
+
 /// Finds holders of `id`, opens streams to them, and asks them for the manifest one after
 /// another until one sends a manifest that verifies. Holders that send a bad one are
-/// dropped; the others are kept for the chunk transfer.
+/// excluded; while only transient failures happened, it tries again until `deadline`. The
+/// streams opened on the way are kept for the chunk transfer.
 pub(super) async fn from_holders(
     network: &NetworkHandle,
     id: Id,
@@ -115,45 +127,71 @@ pub(super) async fn from_holders(
     events: &mut mpsc::Receiver<SessionEvent>,
     vouches: &[Bytes],
 ) -> Result<Found, FetchError> {
-    let holders = find_holders(network, id, deadline).await?;
-    let mut sessions = open_sessions(network, &holders, events_tx, vouches).await;
     let mut reasons = Vec::new();
-    if sessions.is_empty() {
-        reasons.push(format!(
-            "none of the {} holders found could be reached",
-            holders.len()
-        ));
-    }
-    // Ask the first holder left; a holder that fails is removed, so the next one moves up.
-    while let Some(session) = sessions.first_mut() {
-        let peer = session.peer;
-        let verdict = match session.send(&Message::WantManifest { id }).await {
-            Err(error) => Err(format!("{peer}: {error}")),
-            Ok(()) => await_manifest(peer, id, events).await,
-        };
-        match verdict {
-            Ok(manifest) => return Ok(Found { manifest, sessions }),
-            Err(reason) => {
-                tracing::warn!(%peer, %reason, "holder sent no valid manifest");
-                reasons.push(reason);
-                sessions.remove(0);
+    let mut excluded: HashSet<PeerId> = HashSet::new();
+    loop {
+        let holders: Vec<PeerId> = find_holders(network, id, deadline)
+            .await?
+            .into_iter()
+            .filter(|p| !excluded.contains(p))
+            .collect();
+        let mut sessions = open_sessions(network, &holders, events_tx, vouches).await;
+        let mut transient = sessions.len() < holders.len();
+        if transient {
+            reasons.push(format!(
+                "{} of the {} holders found could not be reached",
+                holders.len() - sessions.len(),
+                holders.len()
+            ));
+        }
+        // Ask the first holder left; a holder that fails is removed, so the next one moves up.
+        while let Some(session) = sessions.first_mut() {
+            let peer = session.peer;
+            let verdict = match session.send(&Message::WantManifest { id }).await {
+                Err(error) => Err(Failure {
+                    reason: format!("{peer}: {error}"),
+                    transient: true,
+                }),
+                Ok(()) => await_manifest(peer, id, events).await,
+            };
+            match verdict {
+                Ok(manifest) => return Ok(Found { manifest, sessions }),
+                Err(failure) => {
+                    tracing::warn!(%peer, reason = %failure.reason, "holder sent no valid manifest");
+                    transient |= failure.transient;
+                    if !failure.transient {
+                        excluded.insert(peer);
+                    }
+                    reasons.push(failure.reason);
+                    sessions.remove(0);
+                }
             }
         }
+        if !transient || Instant::now() + MANIFEST_RETRY >= deadline {
+            reasons.dedup();
+            return Err(FetchError::NoValidManifest { id, reasons });
+        }
+        tokio::time::sleep(MANIFEST_RETRY).await;
     }
-    Err(FetchError::NoValidManifest { id, reasons })
 }
 
 async fn await_manifest(
     peer: PeerId,
     id: Id,
     events: &mut mpsc::Receiver<SessionEvent>,
-) -> Result<SignedManifest, String> {
+) -> Result<SignedManifest, Failure> {
     let until = Instant::now() + HOLDER_ANSWER_TIMEOUT;
     loop {
         let event = tokio::time::timeout_at(until.into(), events.recv())
             .await
-            .map_err(|_| format!("{peer}: did not answer the manifest request in time"))?
-            .ok_or_else(|| format!("{peer}: stream closed"))?;
+            .map_err(|_| Failure {
+                reason: format!("{peer}: did not answer the manifest request in time"),
+                transient: true,
+            })?
+            .ok_or_else(|| Failure {
+                reason: format!("{peer}: stream closed"),
+                transient: true,
+            })?;
         match event {
             SessionEvent::Message(
                 from,
@@ -162,7 +200,10 @@ async fn await_manifest(
                     bytes,
                 },
             ) if from == peer && answered == id => {
-                return accept(id, bytes.to_vec()).map_err(|e| format!("{peer}: {e}"));
+                return accept(id, bytes.to_vec()).map_err(|e| Failure {
+                    reason: format!("{peer}: {e}"),
+                    transient: false,
+                });
             }
             SessionEvent::Message(
                 from,
@@ -171,18 +212,27 @@ async fn await_manifest(
                     reason,
                 },
             ) if from == peer && refused == id => {
-                return Err(format!("{peer}: {reason}"));
+                return Err(Failure {
+                    reason: format!("{peer}: {reason}"),
+                    transient: false,
+                });
             }
             SessionEvent::Message(from, Message::DontHave { ids })
                 if from == peer && ids.contains(&id) =>
             {
-                return Err(format!("{peer}: does not have the manifest"));
+                return Err(Failure {
+                    reason: format!("{peer}: does not have the manifest"),
+                    transient: false,
+                });
             }
             SessionEvent::Closed(from, reason) if from == peer => {
-                return Err(format!(
-                    "{peer}: stream closed ({})",
-                    reason.unwrap_or_else(|| "by the peer".into())
-                ));
+                return Err(Failure {
+                    reason: format!(
+                        "{peer}: stream closed ({})",
+                        reason.unwrap_or_else(|| "by the peer".into())
+                    ),
+                    transient: true,
+                });
             }
             _ => {}
         }

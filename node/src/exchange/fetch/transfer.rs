@@ -328,7 +328,7 @@ impl Transfer<'_> {
             }
         }
         for (peer, reason) in failed {
-            self.drop_holder(peer, reason);
+            self.lose_holder(peer, reason);
         }
     }
 
@@ -387,7 +387,14 @@ impl Transfer<'_> {
         }
     }
 
+    /// Drops a holder that misbehaved: it is not asked again in this fetch.
     fn drop_holder(&mut self, peer: PeerId, reason: String) {
+        self.banned.insert(peer);
+        self.lose_holder(peer, reason);
+    }
+
+    /// Drops a holder whose stream ended; a later holder lookup may bring it back.
+    fn lose_holder(&mut self, peer: PeerId, reason: String) {
         let Some(mut holder) = self.holders.remove(&peer) else {
             return;
         };
@@ -395,7 +402,6 @@ impl Transfer<'_> {
         for chunk in std::mem::take(&mut holder.session.in_flight) {
             self.unrequest(chunk, &peer);
         }
-        self.banned.insert(peer);
         self.reasons.push(format!("{peer}: {reason}"));
     }
 
@@ -420,7 +426,7 @@ impl Transfer<'_> {
                     "closed its stream ({})",
                     reason.unwrap_or_else(|| "cleanly".into())
                 );
-                self.drop_holder(peer, reason);
+                self.lose_holder(peer, reason);
                 return Ok(());
             }
             SessionEvent::Message(peer, message) => (peer, message),
