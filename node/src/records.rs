@@ -12,10 +12,13 @@ pub fn check_incoming(key: &[u8], value: &[u8], existing: Option<&[u8]>) -> Resu
     if let Some((publisher, model)) = parse_name_key(key) {
         return check_name_record(&publisher, &model, value, existing);
     }
-    if let Some(checkpoint) = parse_retraction_key(key) {
+    if let Some((checkpoint, publisher)) = parse_retraction_key(key) {
         let retraction = SignedRetraction::from_bytes(value.to_vec()).map_err(|e| e.to_string())?;
-        if retraction.body().checkpoint != checkpoint {
-            return Err("retraction stored under another checkpoint's key".to_owned());
+        let body = retraction.body();
+        if body.checkpoint != checkpoint || body.publisher != publisher {
+            return Err(
+                "retraction stored under another checkpoint's or publisher's key".to_owned(),
+            );
         }
         return Ok(());
     }
@@ -189,7 +192,7 @@ mod tests {
             ),
             (
                 "retraction under another checkpoint",
-                retraction_key(&Id::of(b"other")),
+                retraction_key(&Id::of(b"other"), &lab.verifying_key().to_bytes()),
                 retraction.bytes().to_vec(),
                 None,
                 false,

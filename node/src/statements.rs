@@ -104,7 +104,7 @@ pub async fn retraction_of(
     network: &NetworkHandle,
     manifest: &SignedManifest,
 ) -> Option<SignedRetraction> {
-    let key = retraction_key(&manifest.id());
+    let key = retraction_key(&manifest.id(), &manifest.manifest().publisher);
     let found = copies(store, network, key.clone())
         .await
         .into_iter()

@@ -8,14 +8,15 @@
 //!
 //! A retraction is a signed [statement](crate::signed) with magic `OSTX` and version 1,
 //! signed by `publisher`, at most [`MAX_RECORD_SIZE`] bytes. It lives in the DHT under
-//! [`retraction_key`].
+//! [`retraction_key`], which names both the checkpoint and the publisher, so a statement
+//! signed by anyone else can never take the place of the publisher's own.
 
 use serde::{Deserialize, Serialize};
 
 use crate::id::Id;
 use crate::limits::{MAX_REASON_LEN, MAX_RECORD_SIZE};
 use crate::manifest::SignedManifest;
-use crate::signed::{invalid, parse_record_key, record_key, RecordError, Signed, Statement};
+use crate::signed::{invalid, record_key, RecordError, Signed, Statement};
 
 /// The magic of a signed retraction.
 pub const RETRACTION_MAGIC: [u8; 4] = *b"OSTX";
@@ -73,21 +74,29 @@ impl Retraction {
         self.checkpoint == manifest.id() && self.publisher == manifest.manifest().publisher
     }
 
-    /// The DHT key of this retraction: [`retraction_key`] of its checkpoint.
+    /// The DHT key of this retraction: [`retraction_key`] of its checkpoint and publisher.
     pub fn dht_key(&self) -> Vec<u8> {
-        retraction_key(&self.checkpoint)
+        retraction_key(&self.checkpoint, &self.publisher)
     }
 }
 
-/// The DHT key of retractions of `checkpoint`: the bytes of `/ostrom/retraction/1/`
-/// followed by the 32 raw id bytes.
-pub fn retraction_key(checkpoint: &Id) -> Vec<u8> {
-    record_key(RETRACTION_PREFIX, checkpoint.as_bytes())
+/// The DHT key of `publisher`'s retraction of `checkpoint`: the bytes of
+/// `/ostrom/retraction/1/`, the 32 raw id bytes, then the 32 publisher key bytes.
+pub fn retraction_key(checkpoint: &Id, publisher: &[u8; 32]) -> Vec<u8> {
+    let mut both = [0u8; 64];
+    both[..32].copy_from_slice(checkpoint.as_bytes());
+    both[32..].copy_from_slice(publisher);
+    record_key(RETRACTION_PREFIX, &both)
 }
 
-/// The checkpoint id a retraction key names, if `key` is one.
-pub fn parse_retraction_key(key: &[u8]) -> Option<Id> {
-    parse_record_key(RETRACTION_PREFIX, key).map(Id)
+/// The checkpoint id and publisher key a retraction key names, if `key` is one.
+pub fn parse_retraction_key(key: &[u8]) -> Option<(Id, [u8; 32])> {
+    let both: [u8; 64] = key.strip_prefix(RETRACTION_PREFIX)?.try_into().ok()?;
+    let mut checkpoint = [0u8; 32];
+    let mut publisher = [0u8; 32];
+    checkpoint.copy_from_slice(&both[..32]);
+    publisher.copy_from_slice(&both[32..]);
+    Some((Id(checkpoint), publisher))
 }
 
 #[cfg(test)]
@@ -200,11 +209,15 @@ mod tests {
     #[test]
     fn retraction_key_round_trips() {
         let id = Id::of(b"x");
-        let key = retraction_key(&id);
-        assert_eq!(key.len(), 21 + 32);
-        assert_eq!(sample().dht_key(), retraction_key(&sample().checkpoint));
-        assert_eq!(parse_retraction_key(&key), Some(id));
-        assert_eq!(parse_retraction_key(&key[..40]), None);
+        let publisher = public(4);
+        let key = retraction_key(&id, &publisher);
+        assert_eq!(key.len(), 21 + 64);
+        assert_eq!(
+            sample().dht_key(),
+            retraction_key(&sample().checkpoint, &sample().publisher)
+        );
+        assert_eq!(parse_retraction_key(&key), Some((id, publisher)));
+        assert_eq!(parse_retraction_key(&key[..60]), None);
         assert_eq!(parse_retraction_key(&crate::dht::holders_key(&id)), None);
     }
 }

@@ -170,6 +170,11 @@ impl Message {
                 }
             }
             Message::Refused { reason, .. } => {
+                if reason.chars().any(char::is_control) {
+                    return Err(WireError::OverLimit(
+                        "refusal reason holds a control character".to_owned(),
+                    ));
+                }
                 if reason.len() > MAX_REASON_LEN {
                     return Err(WireError::OverLimit(format!(
                         "refusal reason of {} bytes (at most {MAX_REASON_LEN})",
@@ -240,6 +245,11 @@ mod tests {
                     bytes: b.into(),
                 }
             }),
+            proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..4)
+                .prop_map(|v| Message::Present {
+                    vouches: v.into_iter().map(Into::into).collect()
+                }),
+            (arb_id(), "[a-z :]{0,40}").prop_map(|(id, reason)| Message::Refused { id, reason }),
         ]
     }
 

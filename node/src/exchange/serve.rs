@@ -262,7 +262,7 @@ impl Responder {
     async fn now_held(&mut self, ids: Vec<Id>) -> Result<(), CodecError> {
         let held: Vec<Id> = ids
             .into_iter()
-            .filter(|id| self.wantlist.remove(id))
+            .filter(|id| self.may_read_chunk(id) && self.wantlist.remove(id))
             .collect();
         for batch in held.chunks(MAX_IDS_PER_MESSAGE) {
             self.writer

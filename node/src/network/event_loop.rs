@@ -284,6 +284,15 @@ impl EventLoop {
                 self.on_inbound_record(source, record);
                 return;
             }
+            kad::Event::InboundRequest {
+                request:
+                    kad::InboundRequest::AddProvider {
+                        record: Some(provider),
+                    },
+            } => {
+                self.on_inbound_provider(provider);
+                return;
+            }
             _ => return,
         };
         match result {
@@ -348,6 +357,16 @@ impl EventLoop {
     fn finish_records(&mut self, id: QueryId) {
         if let Some(pending) = self.pending_gets.remove(&id) {
             let _ = pending.reply.send(pending.found);
+        }
+    }
+
+    /// A peer announces that it holds something: keep the provider record (record
+    /// filtering is on for signed records, so libp2p leaves this to the node).
+    fn on_inbound_provider(&mut self, provider: kad::ProviderRecord) {
+        use libp2p::kad::store::RecordStore;
+        let store = self.swarm.behaviour_mut().kad.store_mut();
+        if let Err(error) = store.add_provider(provider) {
+            tracing::debug!(%error, "cannot store provider record");
         }
     }
 
