@@ -46,6 +46,9 @@ pub struct Fetched {
     pub seconds: f64,
     /// Peers that sent blocks.
     pub peers: Vec<String>,
+    /// Bytes of verified blocks received from each peer.
+    #[serde(default)]
+    pub bytes_by_peer: std::collections::BTreeMap<String, u64>,
 }
 
 /// `ostrom id --json`.

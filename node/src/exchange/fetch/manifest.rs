@@ -17,6 +17,9 @@ use crate::network::NetworkHandle;
 const HOLDER_ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 /// Pause before asking holders again after transient failures.
 const MANIFEST_RETRY: Duration = Duration::from_millis(250);
+/// Most rounds of asking holders for a manifest when failures were transient (a dropped
+/// stream, a holder that could not be reached).
+const MANIFEST_ATTEMPTS: u32 = 8;
 /// Pause between DHT lookups while no holder is found.
 const LOOKUP_RETRY: Duration = Duration::from_millis(500);
 
@@ -117,7 +120,8 @@ struct Failure {
 
 /// Finds holders of `id`, opens streams to them, and asks them for the manifest one after
 /// another until one sends a manifest that verifies. Holders that send a bad one are
-/// excluded; while only transient failures happened, it tries again until `deadline`. The
+/// excluded; while only transient failures happened, it tries again, a few rounds at most
+/// and never past `deadline`. The
 /// streams opened on the way are kept for the chunk transfer.
 pub(super) async fn from_holders(
     network: &NetworkHandle,
@@ -129,6 +133,7 @@ pub(super) async fn from_holders(
 ) -> Result<Found, FetchError> {
     let mut reasons = Vec::new();
     let mut excluded: HashSet<PeerId> = HashSet::new();
+    let mut attempts = 0;
     loop {
         let holders: Vec<PeerId> = find_holders(network, id, deadline)
             .await?
@@ -167,7 +172,11 @@ pub(super) async fn from_holders(
                 }
             }
         }
-        if !transient || Instant::now() + MANIFEST_RETRY >= deadline {
+        attempts += 1;
+        if !transient
+            || attempts >= MANIFEST_ATTEMPTS
+            || Instant::now() + MANIFEST_RETRY >= deadline
+        {
             reasons.dedup();
             return Err(FetchError::NoValidManifest { id, reasons });
         }

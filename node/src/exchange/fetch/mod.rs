@@ -138,6 +138,8 @@ pub struct FetchOutcome {
     pub seconds: f64,
     /// Peers that sent blocks.
     pub peers: Vec<String>,
+    /// Bytes of verified blocks received from each peer, duplicates included.
+    pub bytes_by_peer: std::collections::BTreeMap<String, u64>,
 }
 
 /// Why a fetch failed.
@@ -460,6 +462,11 @@ impl Fetcher {
             bytes_resumed: verified.bytes_resumed,
             seconds: started.elapsed().as_secs_f64(),
             peers: verified.peers.iter().map(PeerId::to_string).collect(),
+            bytes_by_peer: verified
+                .received_by_peer
+                .iter()
+                .map(|(peer, bytes)| (peer.to_string(), *bytes))
+                .collect(),
         })
     }
 }

@@ -43,6 +43,8 @@ pub(super) struct Plan {
     pub bytes_from_store: u64,
     pub bytes_resumed: u64,
     pub peers: HashSet<PeerId>,
+    /// Bytes of verified blocks received from each peer, duplicates included.
+    pub received_by_peer: HashMap<PeerId, u64>,
 }
 
 /// What [`finish`] verified.
@@ -52,6 +54,7 @@ pub(super) struct Verified {
     pub bytes_from_store: u64,
     pub bytes_resumed: u64,
     pub peers: HashSet<PeerId>,
+    pub received_by_peer: HashMap<PeerId, u64>,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
@@ -132,6 +135,7 @@ pub(super) fn prepare(
         bytes_from_store: 0,
         bytes_resumed: 0,
         peers: HashSet::new(),
+        received_by_peer: HashMap::new(),
     };
     for entry in files {
         // Manifest paths were validated: relative, no `..`, so this stays under `out`.
@@ -220,5 +224,6 @@ pub(super) fn finish(store: &Store, mut plan: Plan) -> Result<Verified, FetchErr
         bytes_from_store: plan.bytes_from_store,
         bytes_resumed: plan.bytes_resumed,
         peers: plan.peers,
+        received_by_peer: plan.received_by_peer,
     })
 }

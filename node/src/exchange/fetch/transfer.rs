@@ -2,8 +2,9 @@
 //!
 //! - every holder is asked (want-have) which of the missing chunks it has, and partial
 //!   holders tell us (have) as they get more;
-//! - each holder gets a window of block requests in flight, refilled as blocks arrive, so
-//!   faster holders get more work; rarest chunks are asked first, equally rare ones in a
+//! - each holder gets a window of block requests in flight, sized to about 300 ms of its
+//!   measured delivery rate and refilled as blocks arrive, so faster holders get more
+//!   work and a slow or widely shared one is not handed chunks others deliver sooner; rarest chunks are asked first, equally rare ones in a
 //!   random order of each fetcher's own, so fetchers that start together trade;
 //! - holders with a low round-trip time are preferred: a distant holder gets only a small
 //!   window, and only chunks no nearby holder has, so a chunk crosses a slow link about
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use libp2p::PeerId;
-use ostrom_protocol::limits::MAX_IDS_PER_MESSAGE;
+use ostrom_protocol::limits::{MAX_CHUNK_SIZE, MAX_IDS_PER_MESSAGE};
 use ostrom_protocol::wire::Message;
 use ostrom_protocol::Id;
 use rand::seq::SliceRandom;
@@ -41,8 +42,18 @@ const TICK: Duration = Duration::from_millis(250);
 const MAX_TOTAL_IN_FLIGHT: usize = 128;
 /// Requests in flight to a distant holder while a nearby holder exists.
 const FAR_WINDOW: usize = 2;
-/// How often the DHT is asked again for holders.
+/// Requests in flight to a holder whose rate is not measured yet.
+const INITIAL_WINDOW: usize = 4;
+/// Fewest requests kept in flight to a holder.
+const MIN_WINDOW: usize = 2;
+/// How much of a holder's delivery its window covers.
+const WINDOW_TIME: Duration = Duration::from_millis(300);
+/// How often the DHT is asked again for holders: often at first, while peers that started
+/// the same fetch are announcing themselves, then less.
+const HOLDER_REFRESH_EARLY: Duration = Duration::from_secs(1);
 const HOLDER_REFRESH: Duration = Duration::from_secs(5);
+/// How long holders are looked up at the early pace.
+const EARLY: Duration = Duration::from_secs(10);
 /// Most queued chunks looked at to fill one holder's window.
 const SCAN_LIMIT: usize = 8192;
 
@@ -56,6 +67,38 @@ struct Holder {
     /// Chunks asked of it and then cancelled; a late block for one is not a fault.
     cancelled: HashSet<Id>,
     near: bool,
+    /// Its delivery rate while busy, bytes per second (smoothed); `None` until measured.
+    rate: Option<f64>,
+    /// When its last block arrived, or when it became busy.
+    last_delivery: Instant,
+}
+
+impl Holder {
+    /// How many requests to keep in flight: enough for about [`WINDOW_TIME`] of its
+    /// measured delivery rate, so a slow (or upload-limited, widely shared) holder is not
+    /// handed chunks that faster holders could deliver sooner.
+    fn window(&self, max: usize) -> usize {
+        let Some(rate) = self.rate else {
+            return INITIAL_WINDOW.min(max);
+        };
+        let chunks = (rate * WINDOW_TIME.as_secs_f64() / f64::from(MAX_CHUNK_SIZE)).ceil() as usize;
+        chunks.clamp(MIN_WINDOW, max.max(MIN_WINDOW))
+    }
+
+    /// Folds one delivered block into the rate estimate.
+    fn delivered(&mut self, bytes: usize) {
+        let now = Instant::now();
+        let seconds = now
+            .duration_since(self.last_delivery)
+            .as_secs_f64()
+            .max(1e-4);
+        let sample = bytes as f64 / seconds;
+        self.rate = Some(match self.rate {
+            Some(rate) => rate * 0.8 + sample * 0.2,
+            None => sample,
+        });
+        self.last_delivery = now;
+    }
 }
 
 /// What the transfer works with besides the plan.
@@ -131,7 +174,8 @@ pub(super) async fn run(
     }
     let (found_tx, mut found) = mpsc::channel::<Vec<Session>>(1);
     let mut refreshing = false;
-    let mut last_refresh = Instant::now();
+    let started = Instant::now();
+    let mut last_refresh = started;
     let mut last_activity = Instant::now();
     let mut tick = tokio::time::interval(TICK);
     loop {
@@ -144,8 +188,12 @@ pub(super) async fn run(
         if transfer.requested.is_empty() && last_activity.elapsed() > settings.peer_stall_timeout {
             return Err(transfer.exhausted());
         }
-        if !refreshing && (last_refresh.elapsed() >= HOLDER_REFRESH || transfer.holders.is_empty())
-        {
+        let every = if started.elapsed() < EARLY {
+            HOLDER_REFRESH_EARLY
+        } else {
+            HOLDER_REFRESH
+        };
+        if !refreshing && (last_refresh.elapsed() >= every || transfer.holders.is_empty()) {
             refreshing = true;
             last_refresh = Instant::now();
             transfer.refresh_holders(found_tx.clone());
@@ -224,6 +272,8 @@ impl Transfer<'_> {
                 lacks: HashSet::new(),
                 cancelled: HashSet::new(),
                 near: true,
+                rate: None,
+                last_delivery: Instant::now(),
             },
         );
         self.classify_by_distance();
@@ -295,7 +345,11 @@ impl Transfer<'_> {
             let Some(holder) = self.holders.get(&peer) else {
                 continue;
             };
-            let limit = if far && any_near { FAR_WINDOW } else { window };
+            let limit = if far && any_near {
+                FAR_WINDOW.min(holder.window(window))
+            } else {
+                holder.window(window)
+            };
             let room = limit
                 .saturating_sub(holder.session.in_flight.len())
                 .min(MAX_TOTAL_IN_FLIGHT.saturating_sub(total));
@@ -317,6 +371,8 @@ impl Transfer<'_> {
             };
             if holder.session.in_flight.is_empty() {
                 holder.session.last_heard = Instant::now();
+                // Idle time is not delivery time.
+                holder.last_delivery = Instant::now();
             }
             holder.session.in_flight.extend(batch.iter().copied());
             if let Err(error) = holder
@@ -482,6 +538,8 @@ impl Transfer<'_> {
                     return Ok(());
                 }
                 holder.session.bytes_received += data.len() as u64;
+                holder.delivered(data.len());
+                *self.plan.received_by_peer.entry(peer).or_default() += data.len() as u64;
                 self.on_good_block(peer, id, &data).await?;
             }
             _ => {}
