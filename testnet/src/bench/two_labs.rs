@@ -93,6 +93,12 @@ pub fn run(
         bin2,
     )?;
     let published = group1[0].publish(&ckpt.dir, "bench/two-labs")?;
+    // The second lab trusts the first lab's publisher, as consortium members do.
+    let key = group1[0].ostrom(&["key"])?.ok()?;
+    let key = key.last_line().unwrap_or_default().to_owned();
+    for node in group2.nodes() {
+        node.ostrom(&["trust", "add", "lab-1", &key])?.ok()?;
+    }
 
     let mut jobs = Vec::new();
     for (number, group, first) in [(1, &group1, 1), (2, &group2, 0)] {
