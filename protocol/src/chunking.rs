@@ -93,6 +93,9 @@ pub struct ChunkedFile {
     pub tensors: Vec<TensorEntry>,
 }
 
+/// Chunk buffers queued for the whole-file hash while chunks are read and hashed.
+const BUFFERS_IN_FLIGHT: usize = 4;
+
 /// Whether a file is chunked at tensor boundaries: it is when its name ends in
 /// `.safetensors`.
 pub fn is_safetensors(path: &str) -> bool {
@@ -217,8 +220,9 @@ pub fn layout_of(file: &mut File, display: &str, size: u64) -> Result<Layout, Ch
     safetensors_layout(&head, size).map_err(bad)
 }
 
-/// Chunks and hashes the file at `path` in one streaming pass; `display` names it in
-/// errors and decides whether it is chunked as safetensors.
+/// Chunks and hashes the file at `path` in one streaming pass (the chunk ids and the whole
+/// file's id on two threads); `display` names it in errors and decides whether it is
+/// chunked as safetensors.
 pub fn chunk_file(path: &Path, display: &str) -> Result<ChunkedFile, ChunkError> {
     let io = |source| ChunkError::Io {
         path: display.to_owned(),
@@ -228,27 +232,49 @@ pub fn chunk_file(path: &Path, display: &str) -> Result<ChunkedFile, ChunkError>
     let size = file.metadata().map_err(io)?.len();
     let layout = layout_of(&mut file, display, size)?;
     let mut file = File::open(path).map_err(io)?;
-    let mut whole = blake3::Hasher::new();
-    let mut buffer = vec![0u8; MAX_CHUNK_SIZE as usize];
+    // Two hashes of every byte, on two threads: this one reads and hashes the chunks, a
+    // helper hashes the whole file from the same buffers and hands them back for reuse.
+    let (to_whole, from_reader) = std::sync::mpsc::sync_channel::<Vec<u8>>(BUFFERS_IN_FLIGHT);
+    let (recycle, recycled) = std::sync::mpsc::channel::<Vec<u8>>();
     let mut chunks = Vec::with_capacity(layout.pieces.len());
-    for piece in &layout.pieces {
-        let bytes = &mut buffer[..piece.len as usize];
-        file.read_exact(bytes).map_err(|source| {
-            if source.kind() == io::ErrorKind::UnexpectedEof {
-                ChunkError::Changed {
-                    path: display.to_owned(),
-                    expected: size,
-                }
-            } else {
-                io(source)
+    let whole = std::thread::scope(|scope| {
+        let hasher = scope.spawn(move || {
+            let mut whole = blake3::Hasher::new();
+            for bytes in from_reader {
+                whole.update(&bytes);
+                let _ = recycle.send(bytes);
             }
-        })?;
-        whole.update(bytes);
-        chunks.push(ChunkRef {
-            id: Id::of(bytes),
-            len: piece.len,
+            whole.finalize()
         });
-    }
+        for piece in &layout.pieces {
+            let mut bytes = recycled
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(MAX_CHUNK_SIZE as usize));
+            bytes.resize(piece.len as usize, 0);
+            file.read_exact(&mut bytes).map_err(|source| {
+                if source.kind() == io::ErrorKind::UnexpectedEof {
+                    ChunkError::Changed {
+                        path: display.to_owned(),
+                        expected: size,
+                    }
+                } else {
+                    io(source)
+                }
+            })?;
+            chunks.push(ChunkRef {
+                id: Id::of(&bytes),
+                len: piece.len,
+            });
+            if to_whole.send(bytes).is_err() {
+                break;
+            }
+        }
+        drop(to_whole);
+        hasher.join().map_err(|_| ChunkError::Io {
+            path: display.to_owned(),
+            source: io::Error::other("the hashing thread failed"),
+        })
+    })?;
     let tensors = layout
         .tensors
         .into_iter()
@@ -262,7 +288,7 @@ pub fn chunk_file(path: &Path, display: &str) -> Result<ChunkedFile, ChunkError>
         .collect();
     Ok(ChunkedFile {
         size,
-        id: whole.finalize().into(),
+        id: whole.into(),
         chunks,
         tensors,
     })
