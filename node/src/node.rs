@@ -51,6 +51,27 @@ pub struct NodeOptions {
     pub network_key: Option<std::path::PathBuf>,
 }
 
+impl NodeOptions {
+    /// A node that runs only for the length of one command: an ephemeral TCP port (which
+    /// also works on a private network), no control API, the configuration's limits and
+    /// network key, and `bootstrap` besides the configured bootstrap peers.
+    pub fn temporary(bootstrap: Vec<Multiaddr>) -> Self {
+        Self {
+            listen: vec![Multiaddr::empty()
+                .with(libp2p::multiaddr::Protocol::Ip4(
+                    std::net::Ipv4Addr::UNSPECIFIED,
+                ))
+                .with(libp2p::multiaddr::Protocol::Tcp(0))],
+            bootstrap,
+            api: None,
+            misbehavior: Misbehavior::None,
+            upload_limit: None,
+            download_limit: None,
+            network_key: None,
+        }
+    }
+}
+
 /// Why a node operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {

@@ -71,14 +71,7 @@ impl ApiClient {
         body: &B,
         lines: &tokio::sync::mpsc::UnboundedSender<T>,
     ) -> Result<()> {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .context("the node stopped answering")?;
+        let response = self.send_post(path, body).await?;
         if !response.status().is_success() {
             return Self::answer::<serde_json::Value>(response)
                 .await
@@ -102,14 +95,16 @@ impl ApiClient {
 
     /// `POST path` with a JSON body and the API token.
     pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
-        let response = self
-            .http
+        Self::answer(self.send_post(path, body).await?).await
+    }
+
+    async fn send_post<B: Serialize>(&self, path: &str, body: &B) -> Result<reqwest::Response> {
+        self.http
             .post(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
             .json(body)
             .send()
             .await
-            .context("the node stopped answering")?;
-        Self::answer(response).await
+            .context("the node stopped answering")
     }
 }

@@ -8,7 +8,7 @@ use anyhow::{anyhow, Context, Result};
 use ostrom_node::api::types::{
     FetchBody, FetchEvent, FetchOutcome, FetchProgress, ResolveBody, Resolved,
 };
-use ostrom_node::exchange::{FetchRequest, Misbehavior};
+use ostrom_node::exchange::FetchRequest;
 use ostrom_node::names::NameRef;
 use ostrom_node::{Home, Multiaddr, Node, NodeOptions};
 use ostrom_protocol::Id;
@@ -167,17 +167,7 @@ async fn fetch_in_process(
         "note: no node is running on {}; fetching through a temporary node that joins via config.toml's bootstrap peers",
         home.root().display()
     );
-    let options = NodeOptions {
-        // TCP only: it also works on a private network.
-        listen: vec!["/ip4/0.0.0.0/tcp/0".parse()?],
-        bootstrap: job.bootstrap,
-        api: None,
-        misbehavior: Misbehavior::None,
-        upload_limit: None,
-        download_limit: None,
-        network_key: None,
-    };
-    let node = Node::start(home.clone(), options).await?;
+    let node = Node::start(home.clone(), NodeOptions::temporary(job.bootstrap)).await?;
     let id = match job.target {
         Target::Id(id) => id,
         Target::Name(name) => {

@@ -2,7 +2,6 @@
 
 use anyhow::Result;
 use ostrom_node::api::types::{LogEntry, ResolveBody};
-use ostrom_node::exchange::Misbehavior;
 use ostrom_node::names::NameRef;
 use ostrom_node::{Home, Node, NodeOptions};
 
@@ -24,16 +23,7 @@ pub async fn run(home: &Home, args: LogArgs) -> Result<()> {
                 .await?
         }
         None => {
-            let options = NodeOptions {
-                listen: vec!["/ip4/0.0.0.0/tcp/0".parse()?],
-                bootstrap: vec![],
-                api: None,
-                misbehavior: Misbehavior::None,
-                upload_limit: None,
-                download_limit: None,
-                network_key: None,
-            };
-            let node = Node::start(home.clone(), options).await?;
+            let node = Node::start(home.clone(), NodeOptions::temporary(vec![])).await?;
             let entries = node.log(&reference).await;
             node.shutdown().await;
             entries?
