@@ -437,6 +437,27 @@ mod tests {
     }
 
     #[test]
+    fn files_swapped_in_from_another_manifest_are_refused() {
+        let original = SignedManifest::sign(sample(), &key()).expect("signs");
+        let mut other = sample();
+        other.files = vec![plain_file("evil.bin", 5)];
+        let other = SignedManifest::sign(other, &key()).expect("signs");
+        // The original's header and signature around a body with the other's files.
+        let mut swapped = original.manifest().clone();
+        swapped.files = other.manifest().files.clone();
+        let body = postcard::to_stdvec(&swapped).expect("encodes");
+        let signature = &original.bytes()[original.bytes().len() - 64..];
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&MANIFEST_MAGIC);
+        bytes.push(MANIFEST_VERSION);
+        bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&body);
+        bytes.extend_from_slice(signature);
+        let err = SignedManifest::from_bytes(bytes).expect_err("swapped files accepted");
+        assert!(err.to_string().contains("bad signature"), "{err}");
+    }
+
+    #[test]
     fn signing_with_another_key_is_refused() {
         let other = SigningKey::from_bytes(&[1; 32]);
         assert!(matches!(
