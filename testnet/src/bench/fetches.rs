@@ -127,3 +127,32 @@ fn kill_all(pids: &[u32]) {
         }
     }
 }
+
+/// One publish on node 0 of `testnet` and one fetch of it on node 1, checked to have
+/// written every byte; returns what the fetch reported and how long the command took.
+pub fn publish_then_fetch(
+    testnet: &ostrom_testnet::Testnet,
+    dir: &std::path::Path,
+    total: u64,
+    name: &str,
+) -> anyhow::Result<(Fetched, Duration)> {
+    let published = testnet[0].publish(dir, name)?;
+    let out = testnet.scratch_dir("fetched")?;
+    let args: [&std::ffi::OsStr; 5] = [
+        "fetch".as_ref(),
+        published.id.as_ref(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--json".as_ref(),
+    ];
+    let output = testnet[1]
+        .ostrom_with_timeout(&args, super::TIMEOUTS.command)?
+        .ok()?;
+    let fetched: Fetched = output.json()?;
+    anyhow::ensure!(
+        fetched.bytes == total,
+        "the fetch wrote {} bytes, the checkpoint has {total}",
+        fetched.bytes
+    );
+    Ok((fetched, output.elapsed))
+}

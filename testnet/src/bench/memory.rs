@@ -4,18 +4,16 @@
 //! The bench first checks there is disk for the checkpoint and its copy, and skips with a
 //! message when there is not.
 
-use std::ffi::OsStr;
-
-use anyhow::ensure;
-use ostrom_testnet::{Fetched, NodeOptions};
+use ostrom_testnet::NodeOptions;
 use serde::Serialize;
 
+use super::fetches::publish_then_fetch;
 use super::machine::free_bytes;
 use super::procfs::peak_rss;
 use super::report::{
     rate, ratio, seconds, secs, size, size_opt, BenchReport, Bound, Goal, Status, Table,
 };
-use super::{discard, progress, start_testnet, Settings, Workdir, TIMEOUTS};
+use super::{discard, progress, start_testnet, Settings, Workdir};
 
 /// The design's bound on a fetching node's memory, in MiB.
 const GOAL_MIB: f64 = 300.0;
@@ -70,27 +68,10 @@ pub fn run(
     let total = ckpt.total_bytes();
     let dir = work.fresh("memory")?;
     let testnet = start_testnet(&dir, 2, |_| NodeOptions::new(), None)?;
-    let published = testnet[0].publish(&ckpt.dir, "bench/memory")?;
-    let out = testnet.scratch_dir("fetched")?;
-    let args: [&OsStr; 5] = [
-        "fetch".as_ref(),
-        published.id.as_ref(),
-        "-o".as_ref(),
-        out.as_os_str(),
-        "--json".as_ref(),
-    ];
-    let output = testnet[1]
-        .ostrom_with_timeout(&args, TIMEOUTS.command)?
-        .ok()?;
-    let fetched: Fetched = output.json()?;
-    ensure!(
-        fetched.bytes == total,
-        "the fetch wrote {} bytes, the checkpoint has {total}",
-        fetched.bytes
-    );
+    let (_, elapsed) = publish_then_fetch(&testnet, &ckpt.dir, total, "bench/memory")?;
     let figures = Figures {
         bytes: total,
-        fetch_seconds: seconds(output.elapsed),
+        fetch_seconds: seconds(elapsed),
         fetcher_peak_rss: testnet[1].pid().and_then(peak_rss),
         seeder_peak_rss: testnet[0].pid().and_then(peak_rss),
         fetcher_rss_over_size: None,

@@ -4,15 +4,15 @@
 //! time of the fetching command. Rounds alternate which goes first; each Ostrom round
 //! uses two fresh nodes, so nothing is already held.
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{ensure, Context};
 use ostrom_testnet::checkpoint::GeneratedCheckpoint;
-use ostrom_testnet::{Fetched, NodeOptions};
+use ostrom_testnet::NodeOptions;
 use serde::Serialize;
 
+use super::fetches::publish_then_fetch;
 use super::nginx::Nginx;
 use super::procfs::peak_rss;
 use super::programs::{self, INSTALL_HINT};
@@ -20,7 +20,7 @@ use super::report::{
     median, rate_opt, ratio, ratio_text, rounds_text, samples, seconds, secs, secs_opt, size,
     size_opt, BenchReport, Bound, Goal, Table,
 };
-use super::{discard, progress, start_testnet, Settings, Workdir, TIMEOUTS};
+use super::{discard, progress, start_testnet, Settings, Workdir};
 
 /// The design's goal: Ostrom's fetch within this factor of nginx → curl.
 const GOAL_RATIO: f64 = 1.25;
@@ -227,27 +227,10 @@ fn ostrom_round(
 ) -> anyhow::Result<OstromRound> {
     let dir = work.fresh(&format!("one-source-{round}"))?;
     let testnet = start_testnet(&dir, 2, |_| NodeOptions::new(), None)?;
-    let published = testnet[0].publish(&ckpt.dir, "bench/one-source")?;
-    let out = testnet.scratch_dir("fetched")?;
-    let args: [&OsStr; 5] = [
-        "fetch".as_ref(),
-        published.id.as_ref(),
-        "-o".as_ref(),
-        out.as_os_str(),
-        "--json".as_ref(),
-    ];
-    let output = testnet[1]
-        .ostrom_with_timeout(&args, TIMEOUTS.command)?
-        .ok()?;
-    let fetched: Fetched = output.json()?;
-    ensure!(
-        fetched.bytes == ckpt.total_bytes(),
-        "the fetch wrote {} bytes, the checkpoint has {}",
-        fetched.bytes,
-        ckpt.total_bytes()
-    );
+    let (fetched, elapsed) =
+        publish_then_fetch(&testnet, &ckpt.dir, ckpt.total_bytes(), "bench/one-source")?;
     let measured = OstromRound {
-        wall: seconds(output.elapsed),
+        wall: seconds(elapsed),
         reported: fetched.seconds,
         seeder_rss: testnet[0].pid().and_then(peak_rss),
         fetcher_rss: testnet[1].pid().and_then(peak_rss),
