@@ -85,18 +85,29 @@ impl RateLimit {
 
     /// Waits until `bytes` may pass.
     pub async fn consume(&self, bytes: usize) {
-        let Some(limiter) = &self.limiter else {
-            return;
-        };
-        let units = (bytes as u64).div_ceil(UNIT).max(1);
-        let units = u32::try_from(units)
-            .unwrap_or(u32::MAX)
-            .min(MIN_BURST_UNITS);
-        if let Some(units) = NonZeroU32::new(units) {
+        if let (Some(limiter), Some(units)) = (&self.limiter, units(bytes)) {
             // Cannot fail: `units` never exceeds the burst.
             let _ = limiter.until_n_ready(units).await;
         }
     }
+
+    /// Takes `bytes` from the budget if they may pass now, without waiting.
+    pub fn try_take(&self, bytes: usize) -> bool {
+        match (&self.limiter, units(bytes)) {
+            (Some(limiter), Some(units)) => matches!(limiter.check_n(units), Ok(Ok(()))),
+            _ => true,
+        }
+    }
+}
+
+/// `bytes` in the limiter's units, capped at its smallest burst.
+fn units(bytes: usize) -> Option<NonZeroU32> {
+    let units = (bytes as u64).div_ceil(UNIT).max(1);
+    NonZeroU32::new(
+        u32::try_from(units)
+            .unwrap_or(u32::MAX)
+            .min(MIN_BURST_UNITS),
+    )
 }
 
 #[cfg(test)]
@@ -110,6 +121,16 @@ mod tests {
         assert_eq!("1GB".parse::<Rate>(), Ok(Rate(1_000_000_000)));
         assert!("fast".parse::<Rate>().is_err());
         assert!("10".parse::<Rate>().is_err());
+    }
+
+    #[test]
+    fn taking_without_waiting_stops_at_the_budget() {
+        let limit = RateLimit::new(Some(Rate(8 << 20)));
+        // The bucket holds 2 MiB: two 1 MiB takes pass at once, a third does not.
+        assert!(limit.try_take(1 << 20));
+        assert!(limit.try_take(1 << 20));
+        assert!(!limit.try_take(1 << 20));
+        assert!(RateLimit::new(None).try_take(usize::MAX));
     }
 
     #[tokio::test]

@@ -133,6 +133,8 @@ struct Transfer<'a> {
     requested: HashMap<Id, Vec<PeerId>>,
     reasons: Vec<String>,
     last_progress: Instant,
+    /// Whether the download limit held back the last requests.
+    over_budget: bool,
 }
 
 /// Fetches every chunk in `plan.needed` from the holders behind `sessions` and any found
@@ -168,6 +170,7 @@ pub(super) async fn run(
         requested: HashMap::new(),
         reasons: Vec::new(),
         last_progress: Instant::now(),
+        over_budget: false,
     };
     for session in sessions {
         transfer.add_holder(session).await;
@@ -183,9 +186,13 @@ pub(super) async fn run(
         if transfer.missing.is_empty() {
             break;
         }
-        // Nothing asked of anyone and no holder has said anything for a whole stall
-        // timeout: no one left can help (partial holders would have told us by now).
-        if transfer.requested.is_empty() && last_activity.elapsed() > settings.peer_stall_timeout {
+        // Nothing asked of anyone (and not for want of download budget) and no holder has
+        // said anything for a whole stall timeout: no one left can help (partial holders
+        // would have told us by now).
+        if transfer.requested.is_empty()
+            && !transfer.over_budget
+            && last_activity.elapsed() > settings.peer_stall_timeout
+        {
             return Err(transfer.exhausted());
         }
         let every = if started.elapsed() < EARLY {
@@ -335,6 +342,7 @@ impl Transfer<'_> {
     /// Tops up every holder's window, nearest holders first.
     async fn fill_windows(&mut self) {
         let window = self.settings.requests_in_flight.max(1);
+        self.over_budget = false;
         let any_near = self.holders.values().any(|h| h.near);
         let mut peers: Vec<(bool, PeerId)> =
             self.holders.iter().map(|(p, h)| (!h.near, *p)).collect();
@@ -406,6 +414,18 @@ impl Transfer<'_> {
                         .values()
                         .any(|h| h.near && h.has.contains(&chunk)));
             if eligible {
+                // The download limit is spent as chunks are asked for, so the loop never
+                // waits on it; what does not fit now is asked on a later tick.
+                let len = self
+                    .plan
+                    .lengths
+                    .get(&chunk)
+                    .copied()
+                    .unwrap_or(MAX_CHUNK_SIZE);
+                if !self.settings.download.try_take(len as usize) {
+                    self.over_budget = true;
+                    break;
+                }
                 batch.push(chunk);
                 self.queue.remove(index);
             } else {
@@ -427,6 +447,15 @@ impl Transfer<'_> {
             })
             .map(|(chunk, _)| *chunk)
             .take(room)
+            .take_while(|chunk| {
+                let len = self
+                    .plan
+                    .lengths
+                    .get(chunk)
+                    .copied()
+                    .unwrap_or(MAX_CHUNK_SIZE);
+                self.settings.download.try_take(len as usize)
+            })
             .collect()
     }
 
@@ -549,7 +578,6 @@ impl Transfer<'_> {
 
     /// Writes a verified block and cancels duplicate requests for it.
     async fn on_good_block(&mut self, peer: PeerId, id: Id, data: &[u8]) -> Result<(), FetchError> {
-        self.settings.download.consume(data.len()).await;
         if !self.missing.remove(&id) {
             return Ok(());
         }
