@@ -245,7 +245,8 @@ impl Node {
         }
     }
 
-    /// Announces every complete checkpoint this node holds, and its files.
+    /// Announces every checkpoint this node holds (complete or in part) and every file it
+    /// holds whole, re-stores its name records and kept statements.
     pub async fn announce_held(&self) {
         let held = match self.inner.store.all_held() {
             Ok(held) => held,
@@ -273,13 +274,37 @@ impl Node {
             }
             Err(error) => tracing::warn!(%error, "cannot list own name records"),
         }
-        for (id, _) in held.into_iter().filter(|(_, h)| h.complete) {
-            match self.inner.store.manifest(&id) {
-                Ok(Some(signed)) => {
-                    self.announce(&signed).await;
+        let complete_files = self.inner.store.complete_files().unwrap_or_default();
+        for (id, checkpoint) in held {
+            let signed = match self.inner.store.manifest(&id) {
+                Ok(Some(signed)) => signed,
+                Ok(None) => {
+                    tracing::warn!(%id, "held checkpoint has no manifest");
+                    continue;
                 }
-                Ok(None) => tracing::warn!(%id, "held checkpoint has no manifest"),
-                Err(error) => tracing::warn!(%id, %error, "cannot read manifest"),
+                Err(error) => {
+                    tracing::warn!(%id, %error, "cannot read manifest");
+                    continue;
+                }
+            };
+            if checkpoint.complete {
+                self.announce(&signed).await;
+                continue;
+            }
+            // Part of a checkpoint: it serves what it has, and any file it holds whole.
+            let mut ids = vec![id];
+            if !matches!(signed.manifest().readers(), Ok(Some(_))) {
+                ids.extend(
+                    complete_files
+                        .iter()
+                        .filter(|(_, c)| *c == id)
+                        .map(|(f, _)| *f),
+                );
+            }
+            for id in ids {
+                if let Err(error) = self.inner.network.announce(id).await {
+                    tracing::debug!(%id, %error, "announcement of a partial holding");
+                }
             }
         }
     }

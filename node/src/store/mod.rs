@@ -341,6 +341,16 @@ impl Store {
         Ok(all)
     }
 
+    /// Every file held complete, with the checkpoint that lists it.
+    pub fn complete_files(&self) -> Result<Vec<(Id, Id)>, StoreError> {
+        let mut all = Vec::new();
+        for entry in self.files.iter() {
+            let (file, checkpoint) = entry?;
+            all.push((id_key(&file, FILES)?, id_key(&checkpoint, FILES)?));
+        }
+        Ok(all)
+    }
+
     /// How many chunks of `manifest` this node holds verified bytes of.
     pub fn chunks_held(&self, manifest: &SignedManifest) -> Result<usize, StoreError> {
         let mut held = 0;
