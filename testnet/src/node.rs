@@ -72,11 +72,6 @@ impl Node {
         self.index
     }
 
-    /// The `ostrom` binary the node runs.
-    pub fn binary(&self) -> &Path {
-        &self.bin
-    }
-
     /// The node's home directory (`ostrom --home`).
     pub fn home(&self) -> &Path {
         &self.home
@@ -204,6 +199,18 @@ impl Node {
         let mut all: Vec<&OsStr> = args.iter().map(AsRef::as_ref).collect();
         all.push(OsStr::new("--json"));
         self.ostrom(&all)?.ok()?.json()
+    }
+
+    /// The node's publisher key, as `ostrom key` prints it (64 hex digits).
+    pub fn publisher_key(&self) -> Result<String> {
+        let output = self.ostrom(&["key"])?.ok()?;
+        match output.last_line() {
+            Some(key) => Ok(key.to_owned()),
+            None => Err(Error::io(
+                format!("reading node {}'s publisher key", self.index),
+                std::io::Error::other("`ostrom key` printed nothing"),
+            )),
+        }
     }
 
     /// `ostrom publish PATH --name NAME --json`.

@@ -98,7 +98,7 @@ impl TestnetBuilder {
             testnet.push_node(node_options)?;
         }
         testnet.init_all(0..self.nodes)?;
-        trust::trust_each_other(&testnet.nodes, testnet.timeouts.command)?;
+        trust::trust_each_other(&testnet.nodes)?;
         for index in 0..self.nodes {
             testnet.spawn_node(index)?;
         }
@@ -206,7 +206,7 @@ impl Testnet {
     pub fn add_stopped_node(&mut self, options: NodeOptions) -> Result<usize> {
         let index = self.push_node(options)?;
         self.init_all(index..index + 1)?;
-        trust::trust_each_other(&self.nodes, self.timeouts.command)?;
+        trust::trust_each_other(&self.nodes)?;
         Ok(index)
     }
 

@@ -4,18 +4,15 @@
 
 use std::fmt::Write as _;
 
-use crate::cli::{self, CmdOutput};
 use crate::error::{Error, Result};
 use crate::node::Node;
 
 /// Writes a trust store naming every node's publisher key into every node's home.
-pub(crate) fn trust_each_other(nodes: &[Node], timeout: std::time::Duration) -> Result<()> {
+pub(crate) fn trust_each_other(nodes: &[Node]) -> Result<()> {
     let mut store =
         String::from("# Every node of this testnet trusts every other.\n[publishers]\n");
     for node in nodes {
-        let key =
-            cli::run(node.binary(), node.home(), &["key"], timeout).and_then(CmdOutput::ok)?;
-        let key = key.last_line().unwrap_or_default().to_owned();
+        let key = node.publisher_key()?;
         let _ = writeln!(store, "node-{} = \"{key}\"", node.index());
     }
     for node in nodes {

@@ -76,12 +76,7 @@ fn names_resolve_and_a_fine_tune_moves_only_what_changed() -> anyhow::Result<()>
     let step1 = publish(&base, "step-1", None)?;
     let step2 = publish(&tuned, "step-2", Some(&step1))?;
 
-    let key = net[1]
-        .ostrom(&["key"])?
-        .ok()?
-        .last_line()
-        .context("no key")?
-        .to_owned();
+    let key = net[1].publisher_key()?;
     net[2].ostrom(&["trust", "add", "lab1", &key])?.ok()?;
 
     let out1 = net.scratch_dir("out1")?;
@@ -162,12 +157,7 @@ fn unknown_aliases_and_tags_are_clear_errors() -> anyhow::Result<()> {
         unknown.stderr
     );
 
-    let key = net[0]
-        .ostrom(&["key"])?
-        .ok()?
-        .last_line()
-        .context("no key")?
-        .to_owned();
+    let key = net[0].publisher_key()?;
     net[1].ostrom(&["trust", "add", "lab0", &key])?.ok()?;
     let no_tag = net[1].ostrom(&["fetch", "lab0/gpt@v9", "-o", &out])?;
     ensure!(

@@ -52,12 +52,7 @@ fn a_rotated_key_is_followed_by_nodes_that_trust_the_old_one() -> anyhow::Result
     let mut net = testnet(2).start()?;
     let dir = net.scratch_dir("ckpt")?;
     generate(&dir, &CheckpointSpec::new(1 << 20).seed(1))?;
-    let old_key = net[0]
-        .ostrom(&["key"])?
-        .ok()?
-        .last_line()
-        .context("key")?
-        .to_owned();
+    let old_key = net[0].publisher_key()?;
     net[0]
         .ostrom(&[
             "publish",
@@ -77,12 +72,7 @@ fn a_rotated_key_is_followed_by_nodes_that_trust_the_old_one() -> anyhow::Result
     );
     net[0].stop()?;
     net[0].ostrom(&["key", "rotate"])?.ok()?;
-    let new_key = net[0]
-        .ostrom(&["key"])?
-        .ok()?
-        .last_line()
-        .context("key")?
-        .to_owned();
+    let new_key = net[0].publisher_key()?;
     ensure!(new_key != old_key, "the key did not change");
     net[0].restart()?;
 

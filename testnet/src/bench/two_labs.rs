@@ -94,8 +94,7 @@ pub fn run(
     )?;
     let published = group1[0].publish(&ckpt.dir, "bench/two-labs")?;
     // The second lab trusts the first lab's publisher, as consortium members do.
-    let key = group1[0].ostrom(&["key"])?.ok()?;
-    let key = key.last_line().unwrap_or_default().to_owned();
+    let key = group1[0].publisher_key()?;
     for node in group2.nodes() {
         node.ostrom(&["trust", "add", "lab-1", &key])?.ok()?;
     }
