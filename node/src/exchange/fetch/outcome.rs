@@ -1,0 +1,186 @@
+//! What a fetch is asked to do and what it reports: the request, progress, the outcome of
+//! a completed fetch, and why one failed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ostrom_protocol::manifest::ManifestError;
+use ostrom_protocol::Id;
+use serde::{Deserialize, Serialize};
+
+use crate::network::NetworkError;
+use crate::store::StoreError;
+use crate::trust::TrustError;
+
+/// What to fetch and where to put it.
+#[derive(Debug, Clone)]
+pub struct FetchRequest {
+    /// A checkpoint id or a file id.
+    pub id: Id,
+    /// The directory the files are written into, at their manifest paths.
+    pub out: PathBuf,
+    /// How long to look for holders before giving up.
+    pub timeout: Duration,
+    /// Where progress reports go, about four a second, if anyone listens.
+    pub progress: Option<tokio::sync::mpsc::UnboundedSender<FetchProgress>>,
+    /// Accept a manifest signed by a publisher this node does not trust.
+    pub allow_untrusted: bool,
+    /// Fetch a checkpoint even if its publisher retracted it.
+    pub allow_retracted: bool,
+}
+
+/// How far a fetch has come.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FetchProgress {
+    /// Bytes of all files being fetched.
+    pub bytes_total: u64,
+    /// Bytes in place so far.
+    pub bytes_done: u64,
+    /// Of those, bytes received from peers.
+    pub bytes_from_network: u64,
+    /// Holders being fetched from now.
+    pub holders: usize,
+    /// Whether every chunk is in place (the final file checks follow).
+    pub done: bool,
+}
+
+/// Whether a fetch named a checkpoint or one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FetchKind {
+    /// The id named a whole checkpoint.
+    Checkpoint,
+    /// The id named one file.
+    File,
+}
+
+/// A file a fetch wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchedFile {
+    /// Its path under the output directory.
+    pub path: String,
+    /// Its size.
+    pub size: u64,
+    /// Its id (BLAKE3 of the whole file), checked after writing.
+    pub id: String,
+}
+
+/// What a completed fetch did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FetchOutcome {
+    /// The id asked for.
+    pub id: String,
+    /// The checkpoint the files belong to.
+    pub checkpoint: String,
+    /// Checkpoint or single file.
+    pub kind: FetchKind,
+    /// The model name in the manifest.
+    pub name: String,
+    /// The tag in the manifest.
+    pub tag: Option<String>,
+    /// The publisher's public key (hex).
+    pub publisher: String,
+    /// The publisher's alias in this node's trust store (`self` for its own key); `None`
+    /// when it is not trusted and the fetch was allowed anyway.
+    pub publisher_alias: Option<String>,
+    /// The publisher's reason, when the checkpoint is retracted (fetched anyway because
+    /// retracted checkpoints were allowed).
+    pub retracted: Option<String>,
+    /// Where the files were written.
+    pub out: String,
+    /// The files written, each verified against its id.
+    pub files: Vec<FetchedFile>,
+    /// Total bytes of those files.
+    pub bytes: u64,
+    /// Bytes received from peers (good blocks only).
+    pub bytes_from_network: u64,
+    /// Bytes copied from chunks this node already held elsewhere.
+    pub bytes_from_store: u64,
+    /// Bytes already in place from an earlier, interrupted fetch.
+    pub bytes_resumed: u64,
+    /// Wall-clock time of the whole fetch.
+    pub seconds: f64,
+    /// Peers that sent blocks.
+    pub peers: Vec<String>,
+    /// Bytes of verified blocks received from each peer, duplicates included.
+    pub bytes_by_peer: std::collections::BTreeMap<String, u64>,
+}
+
+/// Why a fetch failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// No holder was found in time.
+    #[error("no holder of {id} found in the DHT within {:.1}s; is a node that holds it online and reachable?", waited.as_secs_f64())]
+    NoHolders {
+        /// The id.
+        id: Id,
+        /// How long the fetch looked.
+        waited: Duration,
+    },
+    /// Holders were found but none sent a manifest that verified.
+    #[error("no holder sent a valid manifest for {id}: {}", reasons.join("; "))]
+    NoValidManifest {
+        /// The id.
+        id: Id,
+        /// What each holder did wrong.
+        reasons: Vec<String>,
+    },
+    /// Every holder was dropped or refused some chunk before the fetch completed.
+    #[error("fetch of {id} failed with {missing} chunks missing and no holder left to ask: {}", reasons.join("; "))]
+    HoldersExhausted {
+        /// The id.
+        id: Id,
+        /// Chunks still missing.
+        missing: usize,
+        /// Why each holder was dropped.
+        reasons: Vec<String>,
+    },
+    /// The manifest is signed by a publisher this node does not trust.
+    #[error("{id} is signed by publisher {publisher}, whom this node does not trust; if you do, run `ostrom trust add ALIAS {publisher}`, or fetch with --allow-untrusted")]
+    Untrusted {
+        /// The id asked for.
+        id: Id,
+        /// The signer's key (hex).
+        publisher: String,
+    },
+    /// The publisher retracted the checkpoint.
+    #[error("{id} was retracted by its publisher ({reason}); fetch with --allow-retracted to get it anyway")]
+    Retracted {
+        /// The checkpoint.
+        id: Id,
+        /// The publisher's reason.
+        reason: String,
+    },
+    /// The trust store is unreadable.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// A written file does not hash to its id.
+    #[error("{path} does not match its id {id} after writing (was it changed on disk during the fetch?); its chunks were forgotten, run the fetch again")]
+    FileMismatch {
+        /// The file.
+        path: String,
+        /// Its id.
+        id: Id,
+    },
+    /// An output file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The network failed.
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    /// The stored manifest is damaged.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// A blocking task died.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
