@@ -1,12 +1,11 @@
 //! One long-lived exchange stream to one holder during a fetch: the sending half stays with
 //! the fetch engine, and a task forwards everything the holder sends as [`SessionEvent`]s.
-
-use std::collections::HashSet;
-use std::time::Instant;
+//! That task also hashes every block it receives, so verification runs beside the fetch
+//! loop rather than in it.
 
 use bytes::Bytes;
 use libp2p::PeerId;
-use ostrom_protocol::wire::Message;
+use ostrom_protocol::wire::{BlockEncoding, Message};
 use ostrom_protocol::Id;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -17,8 +16,19 @@ use crate::network::{NetworkError, NetworkHandle};
 /// What a holder's stream produced.
 #[derive(Debug)]
 pub enum SessionEvent {
-    /// A message arrived.
+    /// A message other than a block arrived.
     Message(PeerId, Message),
+    /// A block arrived, already hashed.
+    Block {
+        /// The holder.
+        peer: PeerId,
+        /// The chunk it claims to be.
+        id: Id,
+        /// Its bytes.
+        data: Bytes,
+        /// Whether it is a raw block whose BLAKE3 is `id`.
+        matches: bool,
+    },
     /// The stream ended, cleanly (`None`) or with an error.
     Closed(PeerId, Option<String>),
 }
@@ -29,12 +39,6 @@ pub struct Session {
     pub peer: PeerId,
     writer: MessageWriter,
     reader: JoinHandle<()>,
-    /// Block ids asked of this holder and not yet answered.
-    pub in_flight: HashSet<Id>,
-    /// When this holder last sent anything.
-    pub last_heard: Instant,
-    /// Bytes of good blocks received from it.
-    pub bytes_received: u64,
 }
 
 impl Session {
@@ -64,11 +68,7 @@ impl Session {
             let end = loop {
                 match reader.next().await {
                     Some(Ok(message)) => {
-                        if events
-                            .send(SessionEvent::Message(peer, message))
-                            .await
-                            .is_err()
-                        {
+                        if events.send(received(peer, message)).await.is_err() {
                             return;
                         }
                     }
@@ -82,15 +82,28 @@ impl Session {
             peer,
             writer,
             reader,
-            in_flight: HashSet::new(),
-            last_heard: Instant::now(),
-            bytes_received: 0,
         })
     }
 
     /// Sends a message to the holder.
     pub async fn send(&mut self, message: &Message) -> Result<(), CodecError> {
         self.writer.send(message).await
+    }
+}
+
+/// The event for a message from `peer`: a block is hashed here.
+fn received(peer: PeerId, message: Message) -> SessionEvent {
+    match message {
+        Message::Block { id, encoding, data } => {
+            let matches = encoding == BlockEncoding::Raw && Id::of(&data) == id;
+            SessionEvent::Block {
+                peer,
+                id,
+                data,
+                matches,
+            }
+        }
+        other => SessionEvent::Message(peer, other),
     }
 }
 

@@ -20,6 +20,10 @@ const MANIFEST_RETRY: Duration = Duration::from_millis(250);
 /// Most rounds of asking holders for a manifest when failures were transient (a dropped
 /// stream, a holder that could not be reached).
 const MANIFEST_ATTEMPTS: u32 = 8;
+/// Holders asked for the manifest at once.
+const MANIFEST_FANOUT: usize = 3;
+/// Most distinct reasons kept for the error.
+const MAX_REASONS: usize = 16;
 /// Pause between DHT lookups while no holder is found.
 const LOOKUP_RETRY: Duration = Duration::from_millis(500);
 
@@ -27,6 +31,10 @@ const LOOKUP_RETRY: Duration = Duration::from_millis(500);
 pub(super) struct Found {
     pub manifest: SignedManifest,
     pub sessions: Vec<Session>,
+    /// Rounds of requests after the first.
+    pub retry_rounds: u32,
+    /// Holder streams that ended with an error on the way.
+    pub stream_resets: u32,
 }
 
 /// Looks up holders of `id` until some are found or `deadline` passes.
@@ -114,15 +122,17 @@ fn accept(id: Id, bytes: Vec<u8>) -> Result<SignedManifest, String> {
 /// not have it") excludes it; a transient one (stream dropped, no answer in time) may be
 /// retried while the fetch timeout lasts.
 struct Failure {
+    /// The holder.
+    peer: PeerId,
     reason: String,
     transient: bool,
 }
 
-/// Finds holders of `id`, opens streams to them, and asks them for the manifest one after
-/// another until one sends a manifest that verifies. Holders that send a bad one are
-/// excluded; while only transient failures happened, it tries again, a few rounds at most
-/// and never past `deadline`. The
-/// streams opened on the way are kept for the chunk transfer.
+/// Finds holders of `id`, opens streams to them, and asks up to [`MANIFEST_FANOUT`] of
+/// them at once for the manifest until one sends a manifest that verifies. Holders that
+/// send a bad one are excluded; while only transient failures happened, it tries again, a
+/// few rounds at most and never past `deadline`. The streams opened on the way, less those
+/// that closed, are kept for the chunk transfer.
 pub(super) async fn from_holders(
     network: &NetworkHandle,
     id: Id,
@@ -133,7 +143,8 @@ pub(super) async fn from_holders(
 ) -> Result<Found, FetchError> {
     let mut reasons = Vec::new();
     let mut excluded: HashSet<PeerId> = HashSet::new();
-    let mut attempts = 0;
+    let mut rounds = 0;
+    let mut stream_resets = 0;
     loop {
         let holders: Vec<PeerId> = find_holders(network, id, deadline)
             .await?
@@ -149,101 +160,182 @@ pub(super) async fn from_holders(
                 holders.len()
             ));
         }
-        // Ask the first holder left; a holder that fails is removed, so the next one moves up.
-        while let Some(session) = sessions.first_mut() {
-            let peer = session.peer;
-            let verdict = match session.send(&Message::WantManifest { id }).await {
-                Err(error) => Err(Failure {
-                    reason: format!("{peer}: {error}"),
-                    transient: true,
-                }),
-                Ok(()) => await_manifest(peer, id, events).await,
-            };
-            match verdict {
-                Ok(manifest) => return Ok(Found { manifest, sessions }),
-                Err(failure) => {
-                    tracing::warn!(%peer, reason = %failure.reason, "holder sent no valid manifest");
-                    transient |= failure.transient;
-                    if !failure.transient {
-                        excluded.insert(peer);
-                    }
-                    reasons.push(failure.reason);
-                    sessions.remove(0);
-                }
+        let mut round = Round::new(id, deadline);
+        let answer = round.run(&mut sessions, events).await;
+        stream_resets += round.stream_resets;
+        for failure in round.failures {
+            tracing::warn!(reason = %failure.reason, "holder sent no valid manifest");
+            transient |= failure.transient;
+            if !failure.transient {
+                excluded.insert(failure.peer);
+            }
+            if reasons.len() < MAX_REASONS && !reasons.contains(&failure.reason) {
+                reasons.push(failure.reason);
             }
         }
-        attempts += 1;
-        if !transient
-            || attempts >= MANIFEST_ATTEMPTS
-            || Instant::now() + MANIFEST_RETRY >= deadline
+        if let Some(manifest) = answer {
+            return Ok(Found {
+                manifest,
+                sessions,
+                retry_rounds: rounds,
+                stream_resets,
+            });
+        }
+        rounds += 1;
+        if !transient || rounds >= MANIFEST_ATTEMPTS || Instant::now() + MANIFEST_RETRY >= deadline
         {
-            reasons.dedup();
             return Err(FetchError::NoValidManifest { id, reasons });
         }
         tokio::time::sleep(MANIFEST_RETRY).await;
     }
 }
 
-async fn await_manifest(
-    peer: PeerId,
+/// One round of manifest requests over the sessions open to holders.
+struct Round {
     id: Id,
-    events: &mut mpsc::Receiver<SessionEvent>,
-) -> Result<SignedManifest, Failure> {
-    let until = Instant::now() + HOLDER_ANSWER_TIMEOUT;
-    loop {
-        let event = tokio::time::timeout_at(until.into(), events.recv())
-            .await
-            .map_err(|_| Failure {
-                reason: format!("{peer}: did not answer the manifest request in time"),
-                transient: true,
-            })?
-            .ok_or_else(|| Failure {
-                reason: format!("{peer}: stream closed"),
-                transient: true,
-            })?;
+    deadline: Instant,
+    /// Holders asked and not yet answered.
+    asked: HashSet<PeerId>,
+    /// Holders asked in this round, answered or not.
+    tried: HashSet<PeerId>,
+    failures: Vec<Failure>,
+    stream_resets: u32,
+}
+
+/// What one session event means to a manifest round.
+#[derive(Debug, PartialEq, Eq)]
+enum Reply {
+    /// An asked holder sent the manifest's bytes.
+    Manifest(PeerId, Bytes),
+    /// An asked holder will not or cannot send it.
+    Refusal(PeerId, String),
+    /// A stream ended, an asked holder's or another's.
+    Closed(PeerId, Option<String>),
+    /// Nothing this round waits for.
+    Unrelated,
+}
+
+impl Round {
+    fn new(id: Id, deadline: Instant) -> Self {
+        Self {
+            id,
+            deadline,
+            asked: HashSet::new(),
+            tried: HashSet::new(),
+            failures: Vec::new(),
+            stream_resets: 0,
+        }
+    }
+
+    /// Asks holders until one sends a manifest that verifies; `None` when every holder
+    /// failed or time ran out. Sessions whose streams closed are removed from `sessions`.
+    async fn run(
+        &mut self,
+        sessions: &mut Vec<Session>,
+        events: &mut mpsc::Receiver<SessionEvent>,
+    ) -> Option<SignedManifest> {
+        let until = (Instant::now() + HOLDER_ANSWER_TIMEOUT).min(self.deadline);
+        loop {
+            self.ask_more(sessions).await;
+            if self.asked.is_empty() {
+                return None;
+            }
+            let Ok(Some(event)) = tokio::time::timeout_at(until.into(), events.recv()).await else {
+                for peer in self.asked.drain() {
+                    self.failures.push(Failure {
+                        peer,
+                        reason: format!("{peer}: did not answer the manifest request in time"),
+                        transient: true,
+                    });
+                }
+                return None;
+            };
+            match self.classify(event) {
+                Reply::Manifest(peer, bytes) => {
+                    self.asked.remove(&peer);
+                    match accept(self.id, bytes.to_vec()) {
+                        Ok(manifest) => return Some(manifest),
+                        Err(e) => self.failures.push(Failure {
+                            peer,
+                            reason: format!("{peer}: {e}"),
+                            transient: false,
+                        }),
+                    }
+                }
+                Reply::Refusal(peer, reason) => {
+                    self.asked.remove(&peer);
+                    self.failures.push(Failure {
+                        peer,
+                        reason: format!("{peer}: {reason}"),
+                        transient: false,
+                    });
+                }
+                Reply::Closed(peer, error) => {
+                    sessions.retain(|s| s.peer != peer);
+                    self.stream_resets += u32::from(error.is_some());
+                    if self.asked.remove(&peer) {
+                        let how = error.unwrap_or_else(|| "by the peer".into());
+                        self.failures.push(Failure {
+                            peer,
+                            reason: format!("{peer}: stream closed ({how})"),
+                            transient: true,
+                        });
+                    }
+                }
+                Reply::Unrelated => {}
+            }
+        }
+    }
+
+    /// Sends the request to sessions not yet tried, until [`MANIFEST_FANOUT`] are waiting.
+    async fn ask_more(&mut self, sessions: &mut Vec<Session>) {
+        let mut failed = Vec::new();
+        for session in sessions.iter_mut() {
+            if self.asked.len() >= MANIFEST_FANOUT {
+                break;
+            }
+            if !self.tried.insert(session.peer) {
+                continue;
+            }
+            let peer = session.peer;
+            match session.send(&Message::WantManifest { id: self.id }).await {
+                Ok(()) => {
+                    self.asked.insert(peer);
+                }
+                Err(error) => {
+                    failed.push(peer);
+                    self.failures.push(Failure {
+                        peer,
+                        reason: format!("{peer}: {error}"),
+                        transient: true,
+                    });
+                }
+            }
+        }
+        sessions.retain(|s| !failed.contains(&s.peer));
+    }
+
+    /// What `event` means to this round; messages from holders not asked, or about other
+    /// ids, are unrelated.
+    fn classify(&self, event: SessionEvent) -> Reply {
+        let id = self.id;
         match event {
-            SessionEvent::Message(
-                from,
+            SessionEvent::Closed(peer, error) => Reply::Closed(peer, error),
+            SessionEvent::Message(peer, message) if self.asked.contains(&peer) => match message {
                 Message::Manifest {
                     id: answered,
                     bytes,
-                },
-            ) if from == peer && answered == id => {
-                return accept(id, bytes.to_vec()).map_err(|e| Failure {
-                    reason: format!("{peer}: {e}"),
-                    transient: false,
-                });
-            }
-            SessionEvent::Message(
-                from,
+                } if answered == id => Reply::Manifest(peer, bytes),
                 Message::Refused {
                     id: refused,
                     reason,
-                },
-            ) if from == peer && refused == id => {
-                return Err(Failure {
-                    reason: format!("{peer}: {reason}"),
-                    transient: false,
-                });
-            }
-            SessionEvent::Message(from, Message::DontHave { ids })
-                if from == peer && ids.contains(&id) =>
-            {
-                return Err(Failure {
-                    reason: format!("{peer}: does not have the manifest"),
-                    transient: false,
-                });
-            }
-            SessionEvent::Closed(from, reason) if from == peer => {
-                return Err(Failure {
-                    reason: format!(
-                        "{peer}: stream closed ({})",
-                        reason.unwrap_or_else(|| "by the peer".into())
-                    ),
-                    transient: true,
-                });
-            }
-            _ => {}
+                } if refused == id => Reply::Refusal(peer, reason),
+                Message::DontHave { ids } if ids.contains(&id) => {
+                    Reply::Refusal(peer, "does not have the manifest".to_owned())
+                }
+                _ => Reply::Unrelated,
+            },
+            _ => Reply::Unrelated,
         }
     }
 }

@@ -14,16 +14,18 @@ mod durable;
 mod manifest;
 mod outcome;
 mod plan;
+mod schedule;
 mod transfer;
 
 pub use outcome::{FetchError, FetchKind, FetchOutcome, FetchProgress, FetchRequest, FetchedFile};
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use ostrom_protocol::{Id, SignedManifest};
 
-use super::session::Session;
+use super::session::SessionEvent;
 use crate::home::Home;
 use crate::membership;
 use crate::network::NetworkHandle;
@@ -33,6 +35,7 @@ use crate::store::{HeldCheckpoint, Store};
 use crate::trust::TrustStore;
 use ostrom_protocol::rotation::is_trusted;
 use ostrom_protocol::trust::format_public_key;
+use plan::Plan;
 
 /// How the fetch engine behaves towards holders.
 #[derive(Clone)]
@@ -126,37 +129,43 @@ impl Fetcher {
         )
     }
 
-    /// Fetches `request.id` into `request.out`; succeeds only when every file verified.
-    pub async fn fetch(&self, request: FetchRequest) -> Result<FetchOutcome, FetchError> {
-        let started = Instant::now();
-        let deadline = started + request.timeout;
-        let (events_tx, mut events) = tokio::sync::mpsc::channel(1024);
-        let mut sessions: Vec<Session> = Vec::new();
-        let vouches = self.vouches();
-        let signed = match self.store.manifest_for(&request.id)? {
-            Some(signed) => signed,
-            None => {
-                let found = manifest::from_holders(
-                    &self.network,
-                    request.id,
-                    deadline,
-                    &events_tx,
-                    &mut events,
-                    &vouches,
-                )
-                .await?;
-                sessions = found.sessions;
-                found.manifest
-            }
-        };
-        let publisher_alias = self.publisher_alias(&signed).await?;
+    /// The verified manifest for `id`: from the store, or asked of its holders, with the
+    /// streams opened to them on the way.
+    async fn locate(
+        &self,
+        id: Id,
+        deadline: Instant,
+        events_tx: &tokio::sync::mpsc::Sender<SessionEvent>,
+        events: &mut tokio::sync::mpsc::Receiver<SessionEvent>,
+        vouches: &[bytes::Bytes],
+    ) -> Result<manifest::Found, FetchError> {
+        if let Some(manifest) = self.store.manifest_for(&id)? {
+            return Ok(manifest::Found {
+                manifest,
+                sessions: Vec::new(),
+                retry_rounds: 0,
+                stream_resets: 0,
+            });
+        }
+        manifest::from_holders(&self.network, id, deadline, events_tx, events, vouches).await
+    }
+
+    /// Whether the fetch may go on with `signed`: its publisher is trusted (or untrusted
+    /// publishers are allowed) and it is not retracted (or retracted checkpoints are
+    /// allowed). Returns the publisher's alias and the retraction's reason.
+    async fn admit(
+        &self,
+        request: &FetchRequest,
+        signed: &SignedManifest,
+    ) -> Result<(Option<String>, Option<String>), FetchError> {
+        let publisher_alias = self.publisher_alias(signed).await?;
         if publisher_alias.is_none() && !request.allow_untrusted {
             return Err(FetchError::Untrusted {
                 id: request.id,
                 publisher: format_public_key(&signed.manifest().publisher),
             });
         }
-        let retracted = statements::retraction_of(&self.store, &self.network, &signed)
+        let retracted = statements::retraction_of(&self.store, &self.network, signed)
             .await
             .map(|r| r.body().reason.clone());
         if let Some(reason) = &retracted {
@@ -168,14 +177,21 @@ impl Fetcher {
             }
             tracing::warn!(id = %signed.id(), %reason, "fetching a retracted checkpoint");
         }
+        Ok((publisher_alias, retracted))
+    }
+
+    /// Records the manifest, creates the output files and sorts their chunks; announces
+    /// this node as a (partial) holder. Returns the output directory, whether the
+    /// checkpoint was complete here already, and the plan.
+    async fn prepare(
+        &self,
+        request: &FetchRequest,
+        signed: &SignedManifest,
+        kind: FetchKind,
+    ) -> Result<(PathBuf, bool, Plan), FetchError> {
         let checkpoint = signed.id();
-        let kind = if checkpoint == request.id {
-            FetchKind::Checkpoint
-        } else {
-            FetchKind::File
-        };
-        self.store.put_manifest(&signed)?;
-        self.store.record_access(&signed)?;
+        self.store.put_manifest(signed)?;
+        self.store.record_access(signed)?;
         let out = std::fs::create_dir_all(&request.out)
             .and_then(|()| std::fs::canonicalize(&request.out))
             .map_err(|source| FetchError::Io {
@@ -200,15 +216,13 @@ impl Fetcher {
             .filter(|f| kind == FetchKind::Checkpoint || f.id == request.id)
             .cloned()
             .collect();
-
         let store = self.store.clone();
-        let planned = {
+        let plan = {
             let out = out.clone();
             tokio::task::spawn_blocking(move || plan::prepare(&store, &out, files))
                 .await
                 .map_err(|e| FetchError::Task(e.to_string()))??
         };
-        let mut plan = planned;
         // Holding part of it already, this node serves that part: say so.
         let announcer = self.network.clone();
         tokio::spawn(async move {
@@ -216,27 +230,24 @@ impl Fetcher {
                 tracing::debug!(%error, "partial holder announcement");
             }
         });
-        if !plan.needed.is_empty() {
-            if sessions.is_empty() {
-                let holders = manifest::find_holders(&self.network, request.id, deadline).await?;
-                sessions =
-                    manifest::open_sessions(&self.network, &holders, &events_tx, &vouches).await;
-            }
-            let context = transfer::TransferContext {
-                store: &self.store,
-                network: &self.network,
-                settings: &self.settings,
-                events_tx: events_tx.clone(),
-                progress: request.progress.clone(),
-                vouches,
-            };
-            transfer::run(request.id, &mut plan, sessions, &mut events, context).await?;
-        }
+        Ok((out, already_complete, plan))
+    }
+
+    /// Checks every written file against its id, records the files and the checkpoint as
+    /// held, and announces them.
+    async fn finish(
+        &self,
+        signed: &SignedManifest,
+        kind: FetchKind,
+        out: &std::path::Path,
+        already_complete: bool,
+        plan: Plan,
+    ) -> Result<plan::Verified, FetchError> {
+        let checkpoint = signed.id();
         let store = self.store.clone();
         let verified = tokio::task::spawn_blocking(move || plan::finish(&store, plan))
             .await
             .map_err(|e| FetchError::Task(e.to_string()))??;
-
         for file in &verified.files {
             self.store.put_file(&file.id, &checkpoint)?;
         }
@@ -265,6 +276,51 @@ impl Fetcher {
                 tracing::warn!(%id, %error, "cannot announce fetched data yet");
             }
         }
+        Ok(verified)
+    }
+
+    /// Fetches `request.id` into `request.out`; succeeds only when every file verified.
+    pub async fn fetch(&self, request: FetchRequest) -> Result<FetchOutcome, FetchError> {
+        let started = Instant::now();
+        let deadline = started + request.timeout;
+        let (events_tx, mut events) = tokio::sync::mpsc::channel(1024);
+        let vouches = self.vouches();
+        let located = self
+            .locate(request.id, deadline, &events_tx, &mut events, &vouches)
+            .await?;
+        let signed = located.manifest;
+        let mut sessions = located.sessions;
+        let mut stream_resets = located.stream_resets;
+        let (publisher_alias, retracted) = self.admit(&request, &signed).await?;
+        let checkpoint = signed.id();
+        let kind = if checkpoint == request.id {
+            FetchKind::Checkpoint
+        } else {
+            FetchKind::File
+        };
+        let (out, already_complete, mut plan) = self.prepare(&request, &signed, kind).await?;
+        if !plan.needed.is_empty() {
+            if sessions.is_empty() {
+                let holders = manifest::find_holders(&self.network, request.id, deadline).await?;
+                sessions =
+                    manifest::open_sessions(&self.network, &holders, &events_tx, &vouches).await;
+            }
+            let context = transfer::TransferContext {
+                store: &self.store,
+                network: &self.network,
+                settings: &self.settings,
+                events_tx: events_tx.clone(),
+                progress: request.progress.clone(),
+                vouches,
+                progress_timeout: request.timeout,
+            };
+            let counts =
+                transfer::run(request.id, &mut plan, sessions, &mut events, context).await?;
+            stream_resets += counts.stream_resets;
+        }
+        let verified = self
+            .finish(&signed, kind, &out, already_complete, plan)
+            .await?;
         let manifest = signed.manifest();
         Ok(FetchOutcome {
             id: request.id.to_string(),
@@ -296,6 +352,8 @@ impl Fetcher {
                 .iter()
                 .map(|(peer, bytes)| (peer.to_string(), *bytes))
                 .collect(),
+            stream_resets,
+            retry_rounds: located.retry_rounds,
         })
     }
 }

@@ -19,7 +19,8 @@ pub struct FetchRequest {
     pub id: Id,
     /// The directory the files are written into, at their manifest paths.
     pub out: PathBuf,
-    /// How long to look for holders before giving up.
+    /// How long the fetch may go without progress (a holder found, a manifest, a new
+    /// verified chunk) before it fails.
     pub timeout: Duration,
     /// Where progress reports go, about four a second, if anyone listens.
     pub progress: Option<tokio::sync::mpsc::UnboundedSender<FetchProgress>>,
@@ -104,6 +105,10 @@ pub struct FetchOutcome {
     pub peers: Vec<String>,
     /// Bytes of verified blocks received from each peer, duplicates included.
     pub bytes_by_peer: std::collections::BTreeMap<String, u64>,
+    /// Holder streams that ended with an error during the fetch.
+    pub stream_resets: u32,
+    /// Rounds of manifest requests beyond the first, after transient failures.
+    pub retry_rounds: u32,
 }
 
 /// Why a fetch failed.
@@ -133,6 +138,18 @@ pub enum FetchError {
         /// Chunks still missing.
         missing: usize,
         /// Why each holder was dropped.
+        reasons: Vec<String>,
+    },
+    /// Holders were found, but no new chunk verified for the fetch timeout.
+    #[error("fetch of {id} made no progress for {:.1}s with {missing} chunks missing: {}", waited.as_secs_f64(), reasons.join("; "))]
+    NoProgress {
+        /// The id.
+        id: Id,
+        /// Chunks still missing.
+        missing: usize,
+        /// How long it went without a new chunk.
+        waited: Duration,
+        /// What happened to the holders.
         reasons: Vec<String>,
     },
     /// The manifest is signed by a publisher this node does not trust.
@@ -183,4 +200,3 @@ pub enum FetchError {
     #[error("internal task failed: {0}")]
     Task(String),
 }
-
