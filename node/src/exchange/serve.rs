@@ -12,9 +12,11 @@
 //! A peer that sends a malformed or over-limit frame, or a message a server never expects
 //! (a block, a have), has its stream closed.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use futures::future::BoxFuture;
+use futures::stream::FuturesOrdered;
 use futures::StreamExt;
 use libp2p::{PeerId, Stream};
 use ostrom_protocol::limits::MAX_IDS_PER_MESSAGE;
@@ -33,6 +35,14 @@ use crate::store::{read_chunk, Store};
 const QUEUED_REQUESTS: usize = 64;
 /// Most ids one stream's wantlist holds; further want-haves are answered but not remembered.
 const MAX_WANTLIST: usize = 1 << 20;
+/// Blocks read ahead of the one being sent, so reading and checking a block overlaps
+/// sending the one before.
+const READ_AHEAD: usize = 4;
+/// Most blocks asked for on one stream and not yet read; past it the stream's further
+/// requests wait.
+const MAX_WAITING_BLOCKS: usize = 4 * MAX_IDS_PER_MESSAGE;
+/// Most cancelled ids one stream remembers; each is forgotten once its request is reached.
+const MAX_CANCELLED: usize = MAX_WAITING_BLOCKS;
 
 /// What a server needs besides the stream.
 #[derive(Clone)]
@@ -91,7 +101,8 @@ async fn serve_stream(
                 match message? {
                     Message::Cancel { ids } => {
                         if let Ok(mut set) = cancelled.lock() {
-                            set.extend(ids);
+                            let room = MAX_CANCELLED.saturating_sub(set.len());
+                            set.extend(ids.into_iter().take(room));
                         }
                     }
                     request @ (Message::WantHave { .. }
@@ -121,11 +132,32 @@ async fn serve_stream(
         labs: HashSet::new(),
     };
     let write_side = async move {
+        // Blocks asked for and not yet being read, and blocks being read, in order.
+        let mut waiting: VecDeque<Id> = VecDeque::new();
+        let mut loading = FuturesOrdered::new();
+        let mut reading = true;
         loop {
+            while loading.len() < READ_AHEAD {
+                let Some(id) = waiting.pop_front() else {
+                    break;
+                };
+                if let Some(load) = responder.start_load(id).await? {
+                    loading.push_back(load);
+                }
+            }
+            if !reading && waiting.is_empty() && loading.is_empty() {
+                break;
+            }
             tokio::select! {
-                request = queue.recv() => match request {
+                Some((id, block)) = loading.next(), if !loading.is_empty() => {
+                    responder.send_block(id, block).await?;
+                }
+                request = queue.recv(), if reading && waiting.len() < MAX_WAITING_BLOCKS => match request {
+                    Some(Message::WantBlock { .. })
+                        if responder.context.misbehavior == Misbehavior::Stall => {}
+                    Some(Message::WantBlock { ids }) => waiting.extend(ids),
                     Some(request) => responder.answer(request).await?,
-                    None => break,
+                    None => reading = false,
                 },
                 id = added.recv(), if !responder.wantlist.is_empty() => match id {
                     Ok(id) => responder.now_held(vec![id]).await?,
@@ -140,6 +172,9 @@ async fn serve_stream(
     let (read, write) = tokio::join!(read_side, write_side);
     read.and(write)
 }
+
+/// A block being read: its id and its bytes, `None` when this node lacks it.
+type Load = BoxFuture<'static, (Id, Option<Vec<u8>>)>;
 
 impl Responder {
     fn take_cancelled(&self, id: &Id) -> bool {
@@ -199,40 +234,6 @@ impl Responder {
                         .await?;
                 }
             }
-            Message::WantBlock { .. } if misbehavior == Misbehavior::Stall => {}
-            Message::WantBlock { ids } => {
-                let mut dont_have = Vec::new();
-                for id in ids {
-                    if self.take_cancelled(&id) {
-                        continue;
-                    }
-                    if !self.may_read_chunk(&id) {
-                        self.writer.send(&self.refusal(id)).await?;
-                        continue;
-                    }
-                    let block = match misbehavior {
-                        Misbehavior::LieHave => None,
-                        _ => load_block(&self.context.store, id).await,
-                    };
-                    match block {
-                        Some(data) => {
-                            self.context.upload.consume(data.len()).await;
-                            let block = Message::Block {
-                                id,
-                                encoding: BlockEncoding::Raw,
-                                data: misbehavior.block(data).into(),
-                            };
-                            self.writer.send(&block).await?;
-                        }
-                        None => dont_have.push(id),
-                    }
-                }
-                if !dont_have.is_empty() {
-                    self.writer
-                        .send(&Message::DontHave { ids: dont_have })
-                        .await?;
-                }
-            }
             Message::WantManifest { id } => {
                 let reply = match self.context.store.manifest_for(&id) {
                     Ok(Some(manifest))
@@ -256,6 +257,46 @@ impl Responder {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Starts reading block `id` unless it was cancelled; a peer not allowed to read it is
+    /// told so instead.
+    async fn start_load(&mut self, id: Id) -> Result<Option<Load>, CodecError> {
+        if self.take_cancelled(&id) {
+            return Ok(None);
+        }
+        if !self.may_read_chunk(&id) {
+            self.writer.send(&self.refusal(id)).await?;
+            return Ok(None);
+        }
+        let store = self.context.store.clone();
+        let lie = self.context.misbehavior == Misbehavior::LieHave;
+        Ok(Some(Box::pin(async move {
+            let block = if lie {
+                None
+            } else {
+                load_block(&store, id).await
+            };
+            (id, block)
+        })))
+    }
+
+    /// Sends a block that was read (unless it was cancelled meanwhile), or says this node
+    /// does not have it.
+    async fn send_block(&mut self, id: Id, block: Option<Vec<u8>>) -> Result<(), CodecError> {
+        if self.take_cancelled(&id) {
+            return Ok(());
+        }
+        let Some(data) = block else {
+            return self.writer.send(&Message::DontHave { ids: vec![id] }).await;
+        };
+        self.context.upload.consume(data.len()).await;
+        let block = Message::Block {
+            id,
+            encoding: BlockEncoding::Raw,
+            data: self.context.misbehavior.block(data).into(),
+        };
+        self.writer.send(&block).await
     }
 
     /// Tells the peer about wanted chunks this node now holds.
