@@ -43,7 +43,8 @@ pub struct Config {
     /// How often held checkpoints and files are announced again in the DHT.
     #[serde(with = "humantime_serde_compat")]
     pub reannounce_interval: Duration,
-    /// How long a fetch looks for holders before giving up.
+    /// How long a fetch may go without progress (no holder found, no new verified chunk)
+    /// before it fails.
     #[serde(with = "humantime_serde_compat")]
     pub fetch_timeout: Duration,
     /// How long a peer may leave requests unanswered before the fetch drops it.
@@ -115,7 +116,8 @@ impl Config {
              # How often held checkpoints are announced again in the DHT.\n\
              reannounce_interval = \"{reannounce}\"\n\
              \n\
-             # How long a fetch looks for holders before giving up.\n\
+             # How long a fetch may go without progress (no holder found, no new\n\
+             # verified chunk) before it fails.\n\
              fetch_timeout = \"{fetch_timeout}\"\n\
              \n\
              # How long a peer may leave requests unanswered before a fetch drops it.\n\

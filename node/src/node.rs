@@ -167,6 +167,7 @@ impl Node {
                 store: store.clone(),
                 misbehavior: options.misbehavior,
                 upload: RateLimit::new(options.upload_limit.or(config.upload_limit)),
+                reveal_counts: Default::default(),
             },
         );
         let fetcher = Fetcher::new(

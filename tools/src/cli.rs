@@ -221,7 +221,8 @@ pub struct FetchArgs {
     /// Directory to write the files into, at their paths in the checkpoint.
     #[arg(short = 'o', long = "out", value_name = "OUTDIR")]
     pub out: PathBuf,
-    /// How long to look for holders, e.g. 30s or 5m [default: from config.toml]
+    /// How long the fetch may go without progress (no holder found, no new verified
+    /// chunk) before it fails, e.g. 30s or 5m [default: from config.toml]
     #[arg(long)]
     pub timeout: Option<String>,
     /// Accept a manifest signed by a publisher not in this node's trust store (the signer

@@ -8,10 +8,12 @@
 //! - [`fetch`]: the fetch engine: find holders, get and check the manifest, pull chunks from
 //!   every holder at once, verify, write, record.
 //! - [`misbehave`]: deliberate faults, so tests can stand up bad peers.
+//! - [`reveal`]: which held chunks a server tells each requester about (super-seeding).
 
 pub mod codec;
 pub mod fetch;
 pub mod misbehave;
+pub mod reveal;
 pub mod serve;
 pub mod session;
 

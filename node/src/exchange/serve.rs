@@ -1,6 +1,10 @@
 //! Serving: answer other peers' want-have, want-block and want-manifest requests from the
 //! store, over each stream they open, in the order they asked; cancelled ids are skipped.
 //!
+//! Held chunks a peer asks about with want-have are told of a few at a time, least revealed
+//! first, more as the peer asks for them (see [`reveal`](super::reveal)), so a seeder sends
+//! each chunk about once before any twice and requesters trade the rest among themselves.
+//!
 //! Ids a peer asked about with want-have that this node lacks stay on that stream's
 //! wantlist; when the node later gets one (it is fetching the same checkpoint), it tells the
 //! peer with a have, as BitTorrent peers do. Blocks pass the node's upload limit.
@@ -26,6 +30,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::codec::{self, CodecError, MessageWriter};
 use super::misbehave::Misbehavior;
+use super::reveal::{RevealCounts, Reveals};
 use crate::membership::{now_ms, verified_labs};
 use crate::network::NetworkHandle;
 use crate::rate::RateLimit;
@@ -53,6 +58,8 @@ pub struct ServeContext {
     pub misbehavior: Misbehavior,
     /// The node's upload limit.
     pub upload: RateLimit,
+    /// How often each chunk was revealed to a requester, over all streams.
+    pub reveal_counts: RevealCounts,
 }
 
 /// Starts accepting exchange streams from peers; runs until the network stops.
@@ -82,6 +89,8 @@ struct Responder {
     context: ServeContext,
     cancelled: Cancelled,
     wantlist: HashSet<Id>,
+    /// Held chunks the peer asked about, told of a few at a time.
+    reveals: Reveals,
     /// The labs whose vouches for this peer it presented and that checked out.
     labs: HashSet<[u8; 32]>,
 }
@@ -129,6 +138,7 @@ async fn serve_stream(
         context,
         cancelled,
         wantlist: HashSet::new(),
+        reveals: Reveals::new(MAX_WANTLIST),
         labs: HashSet::new(),
     };
     let write_side = async move {
@@ -155,7 +165,10 @@ async fn serve_stream(
                 request = queue.recv(), if reading && waiting.len() < MAX_WAITING_BLOCKS => match request {
                     Some(Message::WantBlock { .. })
                         if responder.context.misbehavior == Misbehavior::Stall => {}
-                    Some(Message::WantBlock { ids }) => waiting.extend(ids),
+                    Some(Message::WantBlock { ids }) => {
+                        responder.reveal_after_requests(&ids).await?;
+                        waiting.extend(ids);
+                    }
                     Some(request) => responder.answer(request).await?,
                     None => reading = false,
                 },
@@ -222,9 +235,8 @@ impl Responder {
             Message::WantHave { ids } => {
                 let (have, dont_have): (Vec<Id>, Vec<Id>) =
                     ids.into_iter().partition(|id| self.holds(id));
-                if !have.is_empty() {
-                    self.writer.send(&Message::Have { ids: have }).await?;
-                }
+                let revealed = self.reveals.asked(have, &self.context.reveal_counts);
+                self.send_haves(revealed).await?;
                 if !dont_have.is_empty() {
                     if self.wantlist.len() + dont_have.len() <= MAX_WANTLIST {
                         self.wantlist.extend(dont_have.iter().copied());
@@ -299,13 +311,18 @@ impl Responder {
         self.writer.send(&block).await
     }
 
-    /// Tells the peer about wanted chunks this node now holds.
-    async fn now_held(&mut self, ids: Vec<Id>) -> Result<(), CodecError> {
-        let held: Vec<Id> = ids
-            .into_iter()
-            .filter(|id| self.may_read_chunk(id) && self.wantlist.remove(id))
-            .collect();
-        for batch in held.chunks(MAX_IDS_PER_MESSAGE) {
+    /// Tells the peer about further held chunks now that it asked for `ids`.
+    async fn reveal_after_requests(&mut self, ids: &[Id]) -> Result<(), CodecError> {
+        let mut revealed = Vec::new();
+        for id in ids {
+            revealed.extend(self.reveals.requested(id, &self.context.reveal_counts));
+        }
+        self.send_haves(revealed).await
+    }
+
+    /// Sends `ids` as `Have`s, in messages of at most [`MAX_IDS_PER_MESSAGE`].
+    async fn send_haves(&mut self, ids: Vec<Id>) -> Result<(), CodecError> {
+        for batch in ids.chunks(MAX_IDS_PER_MESSAGE) {
             self.writer
                 .send(&Message::Have {
                     ids: batch.to_vec(),
@@ -313,6 +330,15 @@ impl Responder {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Tells the peer about wanted chunks this node now holds.
+    async fn now_held(&mut self, ids: Vec<Id>) -> Result<(), CodecError> {
+        let held: Vec<Id> = ids
+            .into_iter()
+            .filter(|id| self.may_read_chunk(id) && self.wantlist.remove(id))
+            .collect();
+        self.send_haves(held).await
     }
 
     /// After missing some notifications, checks the whole wantlist against the store.

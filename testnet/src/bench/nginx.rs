@@ -1,6 +1,8 @@
 //! The one-source baseline's server: nginx serving a directory over loopback with
 //! `sendfile on`, run as an ordinary foreground process with a generated configuration,
-//! pid file, logs and temporary paths all in its own temporary directory.
+//! pid file, logs and temporary paths all in its own temporary directory. Where `openssl`
+//! is installed, the same directory is also served over HTTPS (TLS 1.3 with AES-128-GCM,
+//! a self-signed certificate made for the run), the way a lab would serve weights itself.
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -24,6 +26,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Nginx {
     child: Child,
     port: u16,
+    /// The HTTPS port and the certificate to trust, when HTTPS is served.
+    tls: Option<(u16, PathBuf)>,
     prefix: TempDir,
 }
 
@@ -37,7 +41,16 @@ impl Nginx {
             .context("creating nginx's directory")?;
         let port = free_port()?;
         let without = compiled_without(bin);
-        let conf = config(prefix.path(), root, port, &without);
+        let tls = match make_certificate(prefix.path()) {
+            Some(cert) => Some((free_port()?, cert)),
+            None => None,
+        };
+        let tls_listen = tls.as_ref().map(|(port, cert)| TlsListen {
+            port: *port,
+            cert: cert.clone(),
+            key: prefix.path().join("key.pem"),
+        });
+        let conf = config(prefix.path(), root, port, tls_listen.as_ref(), &without);
         let conf_path = prefix.path().join("nginx.conf");
         std::fs::write(&conf_path, conf).context("writing nginx.conf")?;
         let child = Command::new(bin)
@@ -56,6 +69,7 @@ impl Nginx {
         let mut nginx = Self {
             child,
             port,
+            tls,
             prefix,
         };
         nginx.wait_listening()?;
@@ -65,6 +79,17 @@ impl Nginx {
     /// The URL of `path` (relative to the served root).
     pub fn url(&self, path: &Path) -> String {
         format!("http://127.0.0.1:{}/{}", self.port, path.display())
+    }
+
+    /// The HTTPS URL of `path` and the certificate a client must trust, when HTTPS is
+    /// served.
+    pub fn https_url(&self, path: &Path) -> Option<(String, &Path)> {
+        self.tls.as_ref().map(|(port, cert)| {
+            (
+                format!("https://localhost:{port}/{}", path.display()),
+                cert.as_path(),
+            )
+        })
     }
 
     fn error_log(&self) -> String {
@@ -110,6 +135,41 @@ impl Drop for Nginx {
     }
 }
 
+/// Makes a self-signed ECDSA P-256 certificate for `localhost` in `dir` (`cert.pem`,
+/// `key.pem`) with `openssl`; `None` when openssl is missing or fails.
+fn make_certificate(dir: &Path) -> Option<PathBuf> {
+    let openssl = programs::find("openssl")?;
+    let cert = dir.join("cert.pem");
+    let status = Command::new(openssl)
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost"])
+        .arg("-keyout")
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(&cert)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    status.success().then_some(cert)
+}
+
+/// The HTTPS listener of the configuration.
+struct TlsListen {
+    port: u16,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
 /// A port that was free a moment ago on 127.0.0.1.
 fn free_port() -> anyhow::Result<u16> {
     let listener =
@@ -131,8 +191,15 @@ fn compiled_without(bin: &Path) -> Vec<String> {
         .collect()
 }
 
-/// nginx.conf: one worker, sendfile on, no access log, everything under `prefix`.
-fn config(prefix: &Path, root: &Path, port: u16, without: &[String]) -> String {
+/// nginx.conf: one worker, sendfile on, no access log, everything under `prefix`; with
+/// `tls`, a second listener serving the same root over TLS 1.3 with AES-128-GCM.
+fn config(
+    prefix: &Path,
+    root: &Path,
+    port: u16,
+    tls: Option<&TlsListen>,
+    without: &[String],
+) -> String {
     let p = |name: &str| -> PathBuf { prefix.join(name) };
     // As root, workers would otherwise switch to `nobody`, who cannot read a private
     // temporary directory. As anyone else, nginx ignores `user`.
@@ -150,6 +217,18 @@ fn config(prefix: &Path, root: &Path, port: u16, without: &[String]) -> String {
             ));
         }
     }
+    let tls_lines = tls.map_or_else(String::new, |tls| {
+        format!(
+            "        listen 127.0.0.1:{port} ssl;\n\
+             \x20       ssl_certificate {cert};\n\
+             \x20       ssl_certificate_key {key};\n\
+             \x20       ssl_protocols TLSv1.3;\n\
+             \x20       ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;\n",
+            port = tls.port,
+            cert = tls.cert.display(),
+            key = tls.key.display(),
+        )
+    });
     format!(
         "{user}worker_processes 1;\n\
          pid {pid};\n\
@@ -163,6 +242,7 @@ fn config(prefix: &Path, root: &Path, port: u16, without: &[String]) -> String {
          {temp_paths}\
          \x20   server {{\n\
          \x20       listen 127.0.0.1:{port};\n\
+         {tls_lines}\
          \x20       root {root};\n\
          \x20   }}\n\
          }}\n",
@@ -182,6 +262,11 @@ mod tests {
             Path::new("/tmp/n"),
             Path::new("/data/ckpt"),
             8080,
+            Some(&TlsListen {
+                port: 8443,
+                cert: PathBuf::from("/tmp/n/cert.pem"),
+                key: PathBuf::from("/tmp/n/key.pem"),
+            }),
             &["scgi".to_owned()],
         );
         assert!(conf.contains("sendfile on;"));
@@ -191,5 +276,8 @@ mod tests {
         assert!(conf.contains("pid /tmp/n/nginx.pid;"));
         assert!(conf.contains("proxy_temp_path /tmp/n/proxy;"));
         assert!(!conf.contains("scgi_temp_path"));
+        assert!(conf.contains("listen 127.0.0.1:8443 ssl;"));
+        assert!(conf.contains("ssl_certificate /tmp/n/cert.pem;"));
+        assert!(conf.contains("Ciphersuites TLS_AES_128_GCM_SHA256;"));
     }
 }

@@ -1,8 +1,9 @@
 //! `one-source`: a checkpoint published on node A is fetched by node B over loopback, to
 //! disk. The baseline, in the same run and on the same files: nginx serving them with
-//! `sendfile on`, fetched by `curl -o`. Both are timed the same way, as the wall-clock
-//! time of the fetching command. Rounds alternate which goes first; each Ostrom round
-//! uses two fresh nodes, so nothing is already held.
+//! `sendfile on`, fetched by `curl -o`, and the same over HTTPS (TLS 1.3, AES-128-GCM) where
+//! `openssl` can make a certificate. All are timed the same way, as the wall-clock time of
+//! the fetching command. Rounds alternate which goes first; each Ostrom round uses two fresh
+//! nodes, so nothing is already held.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,6 +25,8 @@ use super::{discard, progress, start_testnet, Settings, Workdir};
 
 /// The design's goal: Ostrom's fetch within this factor of nginx → curl.
 const GOAL_RATIO: f64 = 1.25;
+/// Against nginx over HTTPS → curl (encrypted, as Ostrom's transfers are): no slower.
+const GOAL_RATIO_HTTPS: f64 = 1.0;
 
 #[derive(Debug, Default, Serialize)]
 struct Figures {
@@ -41,8 +44,13 @@ struct Figures {
     /// `curl`, then `sync -d` of the files it wrote, per round.
     nginx_curl_fsync_seconds: Vec<f64>,
     nginx_curl_fsync_median: Option<f64>,
+    /// Wall-clock seconds of `curl` from nginx over HTTPS, per round.
+    nginx_https_curl_seconds: Vec<f64>,
+    nginx_https_curl_median: Option<f64>,
     /// Ostrom's median over nginx → curl's.
     ratio: Option<f64>,
+    /// Ostrom's median over nginx over HTTPS → curl's.
+    ratio_https: Option<f64>,
     /// Ostrom's median over nginx → curl + fsync's.
     ratio_with_fsync: Option<f64>,
     /// The highest peak RSS of the seeding node over the rounds, bytes.
@@ -129,6 +137,8 @@ pub fn run(
     figures.nginx_curl_fsync_median = median(&figures.nginx_curl_fsync_seconds);
     figures.ratio = ratio(figures.ostrom_median, figures.nginx_curl_median);
     figures.ratio_with_fsync = ratio(figures.ostrom_median, figures.nginx_curl_fsync_median);
+    figures.nginx_https_curl_median = median(&figures.nginx_https_curl_seconds);
+    figures.ratio_https = ratio(figures.ostrom_median, figures.nginx_https_curl_median);
 
     let mut table = Table::new(["", "ostrom", "nginx → curl", "ostrom / baseline"]);
     table.row([
@@ -156,6 +166,12 @@ pub fn run(
         ratio_text(figures.ratio_with_fsync),
     ]);
     table.row([
+        "baseline over HTTPS (TLS 1.3, AES-128-GCM)".to_owned(),
+        String::new(),
+        secs_opt(figures.nginx_https_curl_median),
+        ratio_text(figures.ratio_https),
+    ]);
+    table.row([
         "peak RSS, seeder (A)".to_owned(),
         size_opt(figures.seeder_peak_rss),
         String::new(),
@@ -175,6 +191,13 @@ pub fn run(
         GOAL_RATIO,
         "",
     ));
+    report.goals.push(Goal::new(
+        "fetch time, ostrom / nginx over HTTPS→curl",
+        figures.ratio_https,
+        Bound::AtMost,
+        GOAL_RATIO_HTTPS,
+        "",
+    ));
     report.notes.push(
         "times are the wall clock of the fetching command (`ostrom fetch`, `curl`), files \
          written to the same disk; ostrom syncs what it writes (64 MiB batches) before \
@@ -192,8 +215,13 @@ fn start_baseline(ckpt: &GeneratedCheckpoint, work: &Path) -> Result<(Baseline, 
     let curl = programs::find("curl").ok_or("curl is not installed")?;
     let nginx = Nginx::start(&nginx_bin, &ckpt.dir, work)
         .map_err(|e| format!("nginx did not start: {e:#}"))?;
+    let https = if nginx.https_url(Path::new("")).is_some() {
+        ", and over HTTPS (TLS 1.3, AES-128-GCM)"
+    } else {
+        "; HTTPS unavailable (no openssl to make a certificate)"
+    };
     let description = format!(
-        "{} (sendfile on) → {} -o, over loopback",
+        "{} (sendfile on) → {} -o, over loopback{https}",
         version_of(&nginx_bin, "-v").unwrap_or_else(|| "nginx".to_owned()),
         version_of(&curl, "--version").unwrap_or_else(|| "curl".to_owned()),
     );
@@ -265,16 +293,7 @@ fn curl_round(
         written.push((target, file.size));
     }
     let (_, took) = programs::run_timed(&mut curl).context("fetching from nginx with curl")?;
-    for (path, expected) in &written {
-        let got = std::fs::metadata(path)
-            .with_context(|| format!("curl wrote no {}", path.display()))?
-            .len();
-        ensure!(
-            got == *expected,
-            "curl wrote {got} bytes to {}, expected {expected}",
-            path.display()
-        );
-    }
+    check_sizes(&written)?;
     let mut fsync = Command::new("sync");
     fsync.arg("-d").args(written.iter().map(|(path, _)| path));
     let (_, synced) = programs::run_timed(&mut fsync).context("syncing curl's files")?;
@@ -290,5 +309,59 @@ fn curl_round(
     ));
     let _ = std::fs::remove_dir_all(&out);
     programs::sync_disks();
+    https_round(baseline, ckpt, work, round, figures)
+}
+
+/// One HTTPS baseline round, where nginx serves HTTPS: curl every file into a fresh
+/// directory, trusting the run's certificate.
+fn https_round(
+    baseline: &Baseline,
+    ckpt: &GeneratedCheckpoint,
+    work: &Workdir,
+    round: usize,
+    figures: &mut Figures,
+) -> anyhow::Result<()> {
+    let out = work.fresh("one-source-curl-https")?;
+    let mut curl = Command::new(&baseline.curl);
+    curl.args(["-sS", "--fail", "--create-dirs"]);
+    let mut written = Vec::new();
+    for file in &ckpt.files {
+        let Some((url, cert)) = baseline.nginx.https_url(&file.path) else {
+            return Ok(());
+        };
+        let target = out.join(&file.path);
+        curl.arg("--cacert")
+            .arg(cert)
+            .arg("-o")
+            .arg(&target)
+            .arg(url);
+        written.push((target, file.size));
+    }
+    let (_, took) =
+        programs::run_timed(&mut curl).context("fetching from nginx over HTTPS with curl")?;
+    check_sizes(&written)?;
+    figures.nginx_https_curl_seconds.push(seconds(took));
+    progress(format!(
+        "one-source round {}: nginx over HTTPS → curl {}",
+        round + 1,
+        secs(seconds(took)),
+    ));
+    let _ = std::fs::remove_dir_all(&out);
+    programs::sync_disks();
+    Ok(())
+}
+
+/// Checks that curl wrote each file at its full size.
+fn check_sizes(written: &[(PathBuf, u64)]) -> anyhow::Result<()> {
+    for (path, expected) in written {
+        let got = std::fs::metadata(path)
+            .with_context(|| format!("curl wrote no {}", path.display()))?
+            .len();
+        ensure!(
+            got == *expected,
+            "curl wrote {got} bytes to {}, expected {expected}",
+            path.display()
+        );
+    }
     Ok(())
 }

@@ -1,0 +1,184 @@
+//! Which held chunks a server tells each requester about, so that a seeder sends each chunk
+//! once before it sends any twice (BitTorrent's super-seeding).
+//!
+//! A requester asks with want-have about every chunk it misses. Telling every requester
+//! about every chunk makes them all ask the seeder for the same chunks at first, and the
+//! seeder sends many copies before the requesters can trade. Instead, each stream is told
+//! about a few chunks at a time ([`AHEAD`] more than it has asked for), chosen among those
+//! revealed to the fewest streams so far; every chunk it then asks for reveals another. A
+//! lone requester still always knows enough chunks to keep its window full, while several
+//! requesters are each given different chunks, which they then trade among themselves.
+//!
+//! Pure bookkeeping: the server's stream task calls it and sends the `Have`s it returns.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use ostrom_protocol::Id;
+
+/// Chunks revealed to a stream beyond those it has asked for: more than a fetcher's request
+/// window (`requests_in_flight`, 32 by default), so revealing never holds a lone fetcher back.
+pub const AHEAD: usize = 64;
+/// Most hidden chunks looked at to choose the next one to reveal.
+const SCAN: usize = 256;
+/// Most chunks whose reveal counts the node keeps; past it, the counts start again.
+const MAX_COUNTED: usize = 1 << 20;
+
+/// How many streams each chunk was revealed to, over the whole node. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct RevealCounts {
+    counts: Arc<Mutex<HashMap<Id, u32>>>,
+}
+
+impl RevealCounts {
+    fn get(&self, id: &Id) -> u32 {
+        self.counts
+            .lock()
+            .map(|counts| counts.get(id).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    fn bump(&self, id: Id) {
+        if let Ok(mut counts) = self.counts.lock() {
+            if counts.len() >= MAX_COUNTED && !counts.contains_key(&id) {
+                counts.clear();
+            }
+            *counts.entry(id).or_default() += 1;
+        }
+    }
+}
+
+/// One stream's reveals.
+#[derive(Default)]
+pub struct Reveals {
+    /// Held chunks the requester asked about and was not told of yet, in its order.
+    hidden: VecDeque<Id>,
+    /// Chunks it was told of and has not asked for yet.
+    outstanding: HashSet<Id>,
+    /// Most hidden chunks kept; further ones are revealed at once.
+    capacity: usize,
+}
+
+impl Reveals {
+    /// Reveals for a stream that remembers at most `capacity` hidden chunks.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            ..Self::default()
+        }
+    }
+
+    /// The requester asked about `held`, chunks this node holds and it may read: returns
+    /// those to tell it about now; the rest are kept back.
+    pub fn asked(&mut self, held: Vec<Id>, counts: &RevealCounts) -> Vec<Id> {
+        let mut overflow = Vec::new();
+        for id in held {
+            if self.outstanding.contains(&id) {
+                continue;
+            }
+            if self.hidden.len() < self.capacity {
+                self.hidden.push_back(id);
+            } else {
+                overflow.push(id);
+            }
+        }
+        let mut revealed = self.top_up(counts);
+        revealed.extend(overflow);
+        revealed
+    }
+
+    /// The requester asked for block `id`: returns further chunks to tell it about.
+    pub fn requested(&mut self, id: &Id, counts: &RevealCounts) -> Vec<Id> {
+        if !self.outstanding.remove(id) {
+            // A chunk it learned of elsewhere; still, keep nothing back that it now has.
+            if let Some(at) = self.hidden.iter().position(|h| h == id) {
+                self.hidden.remove(at);
+            }
+        }
+        self.top_up(counts)
+    }
+
+    /// Reveals the least revealed hidden chunks until [`AHEAD`] are outstanding.
+    fn top_up(&mut self, counts: &RevealCounts) -> Vec<Id> {
+        let mut revealed = Vec::new();
+        while self.outstanding.len() < AHEAD && !self.hidden.is_empty() {
+            let window = self.hidden.len().min(SCAN);
+            let (at, _) = (0..window)
+                .map(|i| (i, counts.get(&self.hidden[i])))
+                .min_by_key(|(i, count)| (*count, *i))
+                .unwrap_or((0, 0));
+            let Some(id) = self.hidden.remove(at) else {
+                break;
+            };
+            counts.bump(id);
+            self.outstanding.insert(id);
+            revealed.push(id);
+        }
+        revealed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(n: u32) -> Vec<Id> {
+        (0..n).map(|i| Id::of(&i.to_be_bytes())).collect()
+    }
+
+    #[test]
+    fn a_lone_requester_always_knows_enough_to_fill_its_window() {
+        let counts = RevealCounts::default();
+        let mut stream = Reveals::new(1 << 20);
+        let all = chunks(500);
+        let mut known: Vec<Id> = stream.asked(all.clone(), &counts);
+        assert_eq!(known.len(), AHEAD);
+        let mut asked = 0;
+        while let Some(id) = known.get(asked).copied() {
+            known.extend(stream.requested(&id, &counts));
+            asked += 1;
+        }
+        // Every chunk was revealed exactly once, in the end.
+        let distinct: HashSet<Id> = known.iter().copied().collect();
+        assert_eq!(distinct.len(), all.len());
+        assert_eq!(known.len(), all.len());
+    }
+
+    #[test]
+    fn several_requesters_are_told_of_different_chunks_first() {
+        let counts = RevealCounts::default();
+        let all = chunks(8 * AHEAD as u32);
+        let mut seen = HashSet::new();
+        for _ in 0..8 {
+            let mut stream = Reveals::new(1 << 20);
+            for id in stream.asked(all.clone(), &counts) {
+                assert!(seen.insert(id), "chunk {id} revealed to two requesters");
+            }
+        }
+        assert_eq!(seen.len(), all.len());
+    }
+
+    #[test]
+    fn a_chunk_asked_for_without_being_revealed_is_not_revealed_later() {
+        let counts = RevealCounts::default();
+        let mut stream = Reveals::new(1 << 20);
+        let all = chunks(AHEAD as u32 + 1);
+        let revealed = stream.asked(all.clone(), &counts);
+        let last = all.into_iter().find(|id| !revealed.contains(id));
+        let Some(last) = last else {
+            panic!("every chunk was revealed at once");
+        };
+        assert!(stream.requested(&last, &counts).is_empty());
+        assert!(stream.hidden.is_empty());
+    }
+
+    #[test]
+    fn past_the_bound_chunks_are_revealed_at_once_rather_than_kept() {
+        let counts = RevealCounts::default();
+        let mut stream = Reveals::new(10);
+        let revealed = stream.asked(chunks(1000), &counts);
+        assert_eq!(revealed.len(), 1000);
+        assert!(stream.hidden.is_empty());
+        assert!(stream.outstanding.len() <= AHEAD);
+    }
+}
