@@ -19,8 +19,10 @@ use ostrom_protocol::Id;
 /// Chunks revealed to a stream beyond those it has asked for: more than a fetcher's request
 /// window (`requests_in_flight`, 32 by default), so revealing never holds a lone fetcher back.
 pub const AHEAD: usize = 64;
-/// Most hidden chunks looked at to choose the next one to reveal.
-const SCAN: usize = 256;
+/// Most hidden chunks looked at to choose the next one to reveal: every requester sends
+/// its want-haves in an order of its own, so the least revealed chunks are spread over its
+/// list, and this many cover several requesters' first reveals.
+const SCAN: usize = 1024;
 /// Most chunks whose reveal counts the node keeps; past it, the counts start again.
 const MAX_COUNTED: usize = 1 << 20;
 
