@@ -5,6 +5,7 @@
 //!
 //! - [`home`]: the node home directory (keys, config, token) and `init`.
 //! - [`config`]: `config.toml` and its defaults.
+//! - [`error_kind`]: stable, machine-readable names of failures.
 //! - [`statements`]: retractions and key rotations.
 //! - [`store`]: sled metadata plus chunk bytes in plain files.
 //! - [`inventory`]: what the node holds, as `ls` and `show` report it.
@@ -22,6 +23,7 @@
 
 pub mod api;
 pub mod config;
+pub mod error_kind;
 pub mod exchange;
 pub mod home;
 pub mod inventory;
@@ -37,6 +39,7 @@ pub mod statements;
 pub mod store;
 pub mod trust;
 
+pub use error_kind::ErrorKind;
 pub use home::Home;
 pub use libp2p::{Multiaddr, PeerId};
-pub use node::{Node, NodeOptions};
+pub use node::{Node, NodeError, NodeOptions};

@@ -114,7 +114,7 @@ async fn only_a_valid_vouch_from_a_reader_lab_opens_a_restricted_checkpoint() {
         })
         .await
         .expect("publish");
-    let checkpoint: Id = published.id.parse().expect("id");
+    let checkpoint: Id = published.id();
     let manifest = holder
         .store()
         .manifest(&checkpoint)

@@ -162,6 +162,21 @@ impl Node {
         Ok(status)
     }
 
+    /// Stops the node as [`Node::stop`] does, and reports how long it took to exit after
+    /// SIGTERM and whether it had to be killed.
+    pub fn stop_measured(&mut self) -> Result<Stopped> {
+        let mut process = self.process.take().ok_or(Error::NotRunning(self.index))?;
+        let started = Instant::now();
+        let (status, killed) = process
+            .stop(self.timeouts.stop)
+            .context_with(|| format!("stopping node {}", self.index))?;
+        Ok(Stopped {
+            status,
+            elapsed: started.elapsed(),
+            killed,
+        })
+    }
+
     /// Kills the node at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) -> Result<ExitStatus> {
         let mut process = self.process.take().ok_or(Error::NotRunning(self.index))?;
@@ -242,6 +257,21 @@ impl Node {
             out.as_os_str(),
             OsStr::new("--timeout"),
             OsStr::new(timeout),
+        ])
+    }
+
+    /// `ostrom fetch ID -o OUT --timeout TIMEOUT --json`, whatever its exit status. On
+    /// failure its last stdout line is a [`FetchFailure`](crate::FetchFailure)
+    /// (`output.json()`).
+    pub fn try_fetch_json(&self, id: &str, out: &Path, timeout: &str) -> Result<CmdOutput> {
+        self.ostrom(&[
+            OsStr::new("fetch"),
+            OsStr::new(id),
+            OsStr::new("-o"),
+            out.as_os_str(),
+            OsStr::new("--timeout"),
+            OsStr::new(timeout),
+            OsStr::new("--json"),
         ])
     }
 
@@ -349,6 +379,17 @@ impl Node {
             },
         }
     }
+}
+
+/// How a node stopped with SIGTERM exited.
+#[derive(Debug, Clone, Copy)]
+pub struct Stopped {
+    /// Its exit status.
+    pub status: ExitStatus,
+    /// Time from SIGTERM to exit.
+    pub elapsed: Duration,
+    /// Whether it outlived the stop timeout and was killed.
+    pub killed: bool,
 }
 
 impl Drop for Node {

@@ -51,6 +51,15 @@ pub struct Fetched {
     pub bytes_by_peer: std::collections::BTreeMap<String, u64>,
 }
 
+/// `ostrom fetch --json` on failure: its last stdout line.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct FetchFailure {
+    /// What went wrong, for a person.
+    pub error: String,
+    /// What went wrong, for a program: a stable snake_case name such as `no_holders`.
+    pub kind: String,
+}
+
 /// `ostrom id --json`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Identity {

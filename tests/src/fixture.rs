@@ -78,6 +78,13 @@ pub fn checkpoint_of_size(dir: &Path, weights_bytes: u64) -> anyhow::Result<Fixt
     finish_fixture(dir)
 }
 
+/// Writes a fixture like [`checkpoint_of_size`]'s whose weights come from generator seed
+/// `seed`: fixtures of different seeds share no weight chunks.
+pub fn checkpoint_with_seed(dir: &Path, weights_bytes: u64, seed: u64) -> anyhow::Result<Fixture> {
+    checkpoint::generate(dir, &CheckpointSpec::new(weights_bytes).seed(seed))?;
+    finish_fixture(dir)
+}
+
 /// Adds the empty and one-byte files to a generated checkpoint in `dir` and lists
 /// every file with its id.
 fn finish_fixture(dir: &Path) -> anyhow::Result<Fixture> {

@@ -11,6 +11,8 @@
 //!   and holders that corrupt blocks, lie about what they hold or stall.
 //! - `resume.rs`: a fetch whose node is killed resumes without fetching again what it
 //!   already verified.
+//! - `shutdown.rs`: a node stopped with SIGTERM mid-transfer exits promptly, and its
+//!   interrupted fetch resumes after a restart.
 //!
 //! [`streamed`] runs a fetch in the background and reads its progress as it arrives.
 
@@ -26,7 +28,9 @@ use anyhow::Context;
 use ostrom_testnet::{Testnet, TestnetBuilder, Timeouts};
 
 pub use assertions::{assert_ids_are_blake3, assert_no_original_content, assert_same_files};
-pub use fixture::{checkpoint_of_size, small_checkpoint, Fixture, FixtureFile};
+pub use fixture::{
+    checkpoint_of_size, checkpoint_with_seed, small_checkpoint, Fixture, FixtureFile,
+};
 pub use streamed::{FetchEnd, Progress, StreamedFetch};
 
 /// A testnet builder with `nodes` nodes and time limits fit for tests.

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use ostrom_testnet::{Fetched, Testnet};
+use ostrom_testnet::{FetchFailure, Fetched, Testnet};
 
 /// One `{"progress": {...}}` line of `ostrom fetch --json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +60,8 @@ pub struct FetchEnd {
     pub status: ExitStatus,
     /// The outcome line, when it printed one.
     pub outcome: Option<Fetched>,
+    /// The failure line, when it printed one.
+    pub failure: Option<FetchFailure>,
     /// Everything it wrote on stderr.
     pub stderr: String,
     /// How many progress lines it printed in all.
@@ -93,6 +95,7 @@ pub struct StreamedFetch {
     stderr: Option<JoinHandle<String>>,
     closed: bool,
     outcome: Option<Fetched>,
+    failure: Option<FetchFailure>,
     progress_lines: usize,
     last_progress: Option<Progress>,
 }
@@ -147,6 +150,7 @@ impl StreamedFetch {
             stderr: Some(stderr),
             closed: false,
             outcome: None,
+            failure: None,
             progress_lines: 0,
             last_progress: None,
         })
@@ -204,6 +208,7 @@ impl StreamedFetch {
             command: self.command.clone(),
             status,
             outcome: self.outcome.take(),
+            failure: self.failure.take(),
             stderr,
             progress_lines: self.progress_lines,
             last_progress: self.last_progress,
@@ -230,8 +235,8 @@ impl StreamedFetch {
         }
     }
 
-    /// Takes one stdout line: a progress line (returned), the outcome, or an error for
-    /// anything else.
+    /// Takes one stdout line: a progress line (returned), the outcome, the failure, or an
+    /// error for anything else.
     fn note(&mut self, line: &str) -> anyhow::Result<Option<Progress>> {
         let line = line.trim();
         if line.is_empty() {
@@ -253,13 +258,17 @@ impl StreamedFetch {
             self.last_progress = Some(progress);
             return Ok(Some(progress));
         }
-        let outcome: Fetched = serde_json::from_str(line)
-            .with_context(|| format!("`{}` printed an unexpected line: {line}", self.command))?;
         anyhow::ensure!(
-            self.outcome.is_none(),
-            "`{}` printed two outcomes",
+            self.outcome.is_none() && self.failure.is_none(),
+            "`{}` printed a line after its result: {line}",
             self.command
         );
+        if let Ok(failure) = serde_json::from_str::<FetchFailure>(line) {
+            self.failure = Some(failure);
+            return Ok(None);
+        }
+        let outcome: Fetched = serde_json::from_str(line)
+            .with_context(|| format!("`{}` printed an unexpected line: {line}", self.command))?;
         self.outcome = Some(outcome);
         Ok(None)
     }

@@ -62,7 +62,7 @@ pub enum Command {
 /// `ostrom node ...`
 #[derive(Debug, Subcommand)]
 pub enum NodeCommand {
-    /// Run the node in the foreground until SIGINT or SIGTERM.
+    /// Run the node in the foreground until SIGINT or SIGTERM, which stop it cleanly.
     ///
     /// When ready it prints `api URL`, one `listen MULTIADDR` line per address and `ready`
     /// on stdout; logs go to stderr (RUST_LOG sets the level).
@@ -237,7 +237,8 @@ pub struct FetchArgs {
     #[arg(long, value_name = "MULTIADDR")]
     pub bootstrap: Vec<String>,
     /// Print JSON lines instead of text: `{"progress": {...}}` while it runs, then the
-    /// result object.
+    /// result object, or on failure `{"error": "...", "kind": "..."}` (kind: a stable
+    /// name such as no_holders, holders_exhausted, cancelled).
     #[arg(long)]
     pub json: bool,
 }

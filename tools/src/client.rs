@@ -1,11 +1,13 @@
-//! The client side of a running node's control API.
+//! The client side of a running node's control API. An error answer becomes a
+//! [`Failure`] that keeps the node's error kind.
 
+use std::fmt;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use futures::StreamExt;
 use ostrom_node::api::types::ErrorBody;
-use ostrom_node::Home;
+use ostrom_node::{ErrorKind, Home};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -47,9 +49,10 @@ impl ApiClient {
                 .context("unreadable answer from the node");
         }
         let body: Option<ErrorBody> = response.json().await.ok();
-        Err(anyhow!(body
-            .map(|b| b.error)
-            .unwrap_or_else(|| format!("the node answered {status}"))))
+        Err(Failure(body.unwrap_or_else(|| {
+            ErrorBody::new(ErrorKind::Other, format!("the node answered {status}"))
+        }))
+        .into())
     }
 
     /// `GET path`.
@@ -59,7 +62,7 @@ impl ApiClient {
             .get(format!("{}{path}", self.base))
             .send()
             .await
-            .context("the node stopped answering")?;
+            .map_err(unreachable)?;
         Self::answer(response).await
     }
 
@@ -80,7 +83,7 @@ impl ApiClient {
         let mut body = response.bytes_stream();
         let mut buffer = Vec::new();
         while let Some(piece) = body.next().await {
-            buffer.extend_from_slice(&piece.context("the node stopped answering")?);
+            buffer.extend_from_slice(&piece.map_err(unreachable)?);
             while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
                 let line: Vec<u8> = buffer.drain(..=end).collect();
                 let value =
@@ -105,6 +108,27 @@ impl ApiClient {
             .json(body)
             .send()
             .await
-            .context("the node stopped answering")
+            .map_err(|e| unreachable(e).into())
     }
+}
+
+/// A failure with a stable kind: the node's error answer, or a node that stopped
+/// answering.
+#[derive(Debug, Clone)]
+pub struct Failure(pub ErrorBody);
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.error)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// The node stopped answering (it stopped, crashed or closed the connection).
+fn unreachable(error: reqwest::Error) -> Failure {
+    Failure(ErrorBody::new(
+        ErrorKind::NodeUnreachable,
+        format!("the node stopped answering: {error}"),
+    ))
 }

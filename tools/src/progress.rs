@@ -2,7 +2,7 @@
 //! terminal, JSON lines with `--json`, nothing otherwise.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use ostrom_node::api::types::{FetchEvent, FetchProgress};
+use ostrom_node::api::types::{FetchEvent, ProgressReport};
 
 /// Where progress goes.
 pub enum ProgressView {
@@ -25,10 +25,13 @@ impl ProgressView {
     }
 
     /// Shows one update.
-    pub fn update(&mut self, progress: &FetchProgress) {
+    pub fn update(&mut self, progress: &ProgressReport) {
         match self {
             Self::Json => {
-                if let Ok(line) = serde_json::to_string(&FetchEvent::Progress(progress.clone())) {
+                let event = FetchEvent::Progress {
+                    progress: progress.clone(),
+                };
+                if let Ok(line) = serde_json::to_string(&event) {
                     println!("{line}");
                 }
             }

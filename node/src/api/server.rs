@@ -26,14 +26,18 @@ use axum::{Json, Router};
 use ostrom_protocol::Id;
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
-use super::types::{ErrorBody, FetchBody, FetchEvent, PublishBody, ResolveBody, RetractBody};
+use super::types::{
+    CheckpointSummary, ErrorBody, FetchBody, FetchEvent, LogEntry, NodeInfo, PublishBody,
+    PublishOutcome, ResolveBody, Resolved, RetractBody, Retracted,
+};
+use crate::error_kind::ErrorKind;
 use crate::exchange::FetchRequest;
 use crate::inventory;
 use crate::names::NameRef;
-use crate::node::{Node, NodeError};
+use crate::node::{FetchUpdate, Node, NodeError};
 use crate::publish::PublishRequest;
+use crate::store::StoreError;
 
 #[derive(Clone)]
 struct ApiState {
@@ -41,16 +45,19 @@ struct ApiState {
     token: String,
 }
 
-struct ApiError(StatusCode, String);
+struct ApiError(StatusCode, ErrorBody);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+        (self.0, Json(self.1)).into_response()
     }
 }
 
 fn bad_request(message: impl ToString) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, message.to_string())
+    ApiError(
+        StatusCode::BAD_REQUEST,
+        ErrorBody::new(ErrorKind::BadRequest, message.to_string()),
+    )
 }
 
 impl From<NodeError> for ApiError {
@@ -60,9 +67,19 @@ impl From<NodeError> for ApiError {
                 StatusCode::BAD_REQUEST
             }
             NodeError::Fetch(_) | NodeError::Name(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            NodeError::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError(status, error.to_string())
+        ApiError(status, ErrorBody::from(&error))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorBody::new(ErrorKind::Store, error.to_string()),
+        )
     }
 }
 
@@ -78,7 +95,10 @@ fn check_token(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
     } else {
         Err(ApiError(
             StatusCode::UNAUTHORIZED,
-            "missing or wrong API token (it is in the node home's api.token)".into(),
+            ErrorBody::new(
+                ErrorKind::Unauthorized,
+                "missing or wrong API token (it is in the node home's api.token)",
+            ),
         ))
     }
 }
@@ -88,11 +108,9 @@ fn parse_id(text: &str) -> Result<Id, ApiError> {
 }
 
 /// Binds the control API on `addr`, writes the bound address into the home's `api.addr`,
-/// and serves until the returned task is dropped or the runtime stops.
-pub async fn serve(
-    node: Node,
-    addr: SocketAddr,
-) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), NodeError> {
+/// and serves as a task of the node until the node shuts down; requests under way then
+/// finish (a running fetch ends with a `cancelled` error line).
+pub async fn serve(node: Node, addr: SocketAddr) -> Result<SocketAddr, NodeError> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| NodeError::Api { addr, source })?;
@@ -103,7 +121,11 @@ pub async fn serve(
     let addr_file = node.home().api_addr_path();
     std::fs::write(&addr_file, format!("{bound}\n"))
         .map_err(|source| NodeError::Api { addr, source })?;
-    let state = ApiState { node, token };
+    let shutdown = node.shutdown_token();
+    let state = ApiState {
+        node: node.clone(),
+        token,
+    };
     let router = Router::new()
         .route("/v1/info", get(info))
         .route("/v1/checkpoints", get(list))
@@ -114,33 +136,39 @@ pub async fn serve(
         .route("/v1/retract", post(retract))
         .route("/v1/log", post(log))
         .with_state(state);
-    let task = tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, router).await {
+    node.spawn(async move {
+        let server =
+            axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned());
+        if let Err(error) = server.await {
             tracing::error!(%error, "control API stopped");
         }
     });
-    Ok((bound, task))
+    Ok(bound)
 }
 
-async fn info(State(state): State<ApiState>) -> Json<impl Serialize> {
-    Json(state.node.info().await)
+async fn info(State(state): State<ApiState>) -> Json<NodeInfo> {
+    Json(NodeInfo::from(&state.node.info().await))
 }
 
-async fn list(State(state): State<ApiState>) -> ApiResult<impl Serialize> {
-    inventory::list(state.node.store())
-        .map(Json)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+async fn list(State(state): State<ApiState>) -> ApiResult<Vec<CheckpointSummary>> {
+    let all = inventory::list(state.node.store())?;
+    Ok(Json(all.iter().map(CheckpointSummary::from).collect()))
 }
 
-async fn show(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<impl Serialize> {
+async fn show(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<CheckpointSummary> {
     let id = parse_id(&id)?;
-    match inventory::show(state.node.store(), &id) {
-        Ok(Some(summary)) => Ok(Json(summary)),
-        Ok(None) => Err(ApiError(
+    match inventory::show(state.node.store(), &id)? {
+        Some(checkpoint) => Ok(Json(CheckpointSummary::from(&checkpoint))),
+        None => Err(ApiError(
             StatusCode::NOT_FOUND,
-            format!("{id} is not a checkpoint or file this node knows; fetch it first"),
+            ErrorBody::new(
+                ErrorKind::NotFound,
+                format!("{id} is not a checkpoint or file this node knows; fetch it first"),
+            ),
         )),
-        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     }
 }
 
@@ -151,34 +179,35 @@ fn parse_reference(text: &str) -> Result<NameRef, ApiError> {
 async fn resolve(
     State(state): State<ApiState>,
     Json(body): Json<ResolveBody>,
-) -> ApiResult<impl Serialize> {
+) -> ApiResult<Resolved> {
     let reference = parse_reference(&body.reference)?;
-    Ok(Json(state.node.resolve(&reference).await?))
+    Ok(Json(Resolved::from(&state.node.resolve(&reference).await?)))
 }
 
 async fn log(
     State(state): State<ApiState>,
     Json(body): Json<ResolveBody>,
-) -> ApiResult<impl Serialize> {
+) -> ApiResult<Vec<LogEntry>> {
     let reference = parse_reference(&body.reference)?;
-    Ok(Json(state.node.log(&reference).await?))
+    let entries = state.node.log(&reference).await?;
+    Ok(Json(entries.iter().map(LogEntry::from).collect()))
 }
 
 async fn retract(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Json(body): Json<RetractBody>,
-) -> ApiResult<impl Serialize> {
+) -> ApiResult<Retracted> {
     check_token(&state, &headers)?;
     let id = parse_id(&body.id)?;
-    Ok(Json(state.node.retract(id, &body.reason).await?))
+    Ok(Json(state.node.retract(id, &body.reason).await?.into()))
 }
 
 async fn publish(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Json(body): Json<PublishBody>,
-) -> ApiResult<impl Serialize> {
+) -> ApiResult<PublishOutcome> {
     check_token(&state, &headers)?;
     let parent = body.parent.as_deref().map(parse_id).transpose()?;
     let request = PublishRequest {
@@ -188,54 +217,54 @@ async fn publish(
         parent,
         metadata: body.metadata.into_iter().collect::<BTreeMap<_, _>>(),
     };
-    Ok(Json(state.node.publish(request).await?))
+    Ok(Json(PublishOutcome::from(
+        &state.node.publish(request).await?,
+    )))
 }
 
+/// Streams the fetch's [`FetchEvent`]s as newline-delimited JSON. A client that goes
+/// away drops the stream, which stops the fetch.
 async fn fetch(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Json(body): Json<FetchBody>,
 ) -> Result<Response, ApiError> {
     check_token(&state, &headers)?;
-    let (progress_tx, mut progress) = mpsc::unbounded_channel();
     let request = FetchRequest {
         id: parse_id(&body.id)?,
         out: PathBuf::from(body.out),
         timeout: Duration::from_millis(body.timeout_ms),
-        progress: Some(progress_tx),
+        progress: None,
         allow_untrusted: body.allow_untrusted,
         allow_retracted: body.allow_retracted,
     };
-    let (lines_tx, lines) = mpsc::unbounded_channel::<FetchEvent>();
-    let node = state.node.clone();
-    let fetch_task = tokio::spawn(async move { node.fetch(request).await });
-    tokio::spawn(async move {
-        // Forward progress until the fetch ends (its sender is dropped) or the client
-        // goes away, which cancels the fetch; then send the result.
-        while let Some(update) = progress.recv().await {
-            if lines_tx.send(FetchEvent::Progress(update)).is_err() {
-                fetch_task.abort();
-                return;
+    let running = state.node.fetch_with_progress(request);
+    let stream = futures::stream::unfold(running, |mut running| async move {
+        let update = running.next().await?;
+        if let FetchUpdate::Finished(result) = &update {
+            if let Ok(outcome) = result.as_ref() {
+                tracing::info!(id = %outcome.id, bytes = outcome.bytes, seconds = outcome.elapsed.as_secs_f64(), "fetched");
             }
         }
-        let last = match fetch_task.await {
-            Ok(Ok(outcome)) => {
-                tracing::info!(id = %outcome.id, bytes = outcome.bytes, seconds = outcome.seconds, "fetched");
-                FetchEvent::Done(Box::new(outcome))
-            }
-            Ok(Err(error)) => FetchEvent::Error(error.to_string()),
-            Err(error) => FetchEvent::Error(format!("fetch task failed: {error}")),
-        };
-        let _ = lines_tx.send(last);
-    });
-    let stream = futures::stream::unfold(lines, |mut lines| async move {
-        let event = lines.recv().await?;
-        let mut line = serde_json::to_vec(&event).unwrap_or_default();
+        let mut line = json_line(&FetchEvent::from(update));
         line.push(b'\n');
-        Some((Ok::<_, Infallible>(line), lines))
+        Some((Ok::<_, Infallible>(line), running))
     });
     Response::builder()
         .header("content-type", "application/x-ndjson")
         .body(Body::from_stream(stream))
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+        .map_err(|e| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorBody::new(ErrorKind::Internal, e.to_string()),
+            )
+        })
+}
+
+/// One event as JSON; these types always serialize, but a line is never left empty.
+fn json_line<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_else(|error| {
+        serde_json::to_vec(&ErrorBody::new(ErrorKind::Internal, error.to_string()))
+            .unwrap_or_default()
+    })
 }

@@ -1,10 +1,12 @@
 //! JSON request and response bodies of the control API, shared by the node and the CLI.
+//! Ids, keys and peer ids are text here; [`convert`](super::convert) makes these bodies
+//! from the node's typed results.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::exchange::fetch::{FetchKind, FetchOutcome, FetchProgress, FetchedFile};
+use crate::error_kind::ErrorKind;
 
 /// `GET /v1/info`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,7 +49,7 @@ pub struct PublishOutcome {
     /// Tag.
     pub tag: Option<String>,
     /// The files, with their ids.
-    pub files: Vec<FetchedFile>,
+    pub files: Vec<FileReport>,
     /// Total bytes.
     pub bytes: u64,
     /// Number of chunks.
@@ -168,24 +170,116 @@ pub struct CheckpointSummary {
     pub root: Option<String>,
 }
 
-/// The body of every error answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The body of every error answer, and of a failed fetch's last line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// What went wrong, for a person.
     pub error: String,
+    /// What went wrong, for a program: a stable snake_case name (see
+    /// [`ErrorKind`](crate::error_kind::ErrorKind)).
+    pub kind: String,
 }
 
-/// One line of the `POST /v1/fetch` answer, which streams newline-delimited JSON: progress
-/// lines while the fetch runs, then one `done` or `error` line.
+impl ErrorBody {
+    /// An error body of `kind`.
+    pub fn new(kind: ErrorKind, error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            kind: kind.as_str().to_owned(),
+        }
+    }
+}
+
+/// One file, with its id, as publish and fetch report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileReport {
+    /// Its path in the checkpoint (and under a fetch's output directory).
+    pub path: String,
+    /// Its size.
+    pub size: u64,
+    /// Its id (BLAKE3 of the whole file).
+    pub id: String,
+}
+
+/// How far a fetch has come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressReport {
+    /// Bytes of all files being fetched.
+    pub bytes_total: u64,
+    /// Bytes in place so far.
+    pub bytes_done: u64,
+    /// Of those, bytes received from peers.
+    pub bytes_from_network: u64,
+    /// Holders being fetched from now.
+    pub holders: usize,
+    /// Whether every chunk is in place (the final file checks follow).
+    pub done: bool,
+}
+
+/// What a completed fetch did (`ostrom fetch --json` prints it as its last line).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+pub struct FetchReport {
+    /// The id asked for.
+    pub id: String,
+    /// The checkpoint the files belong to.
+    pub checkpoint: String,
+    /// `checkpoint` or `file`.
+    pub kind: String,
+    /// The model name in the manifest.
+    pub name: String,
+    /// The tag in the manifest.
+    pub tag: Option<String>,
+    /// The publisher's public key (hex).
+    pub publisher: String,
+    /// The publisher's alias in this node's trust store (`self` for its own key); `None`
+    /// when it is not trusted and the fetch was allowed anyway.
+    pub publisher_alias: Option<String>,
+    /// The publisher's reason, when the checkpoint is retracted and was fetched anyway.
+    pub retracted: Option<String>,
+    /// Where the files were written.
+    pub out: String,
+    /// The files written, each verified against its id.
+    pub files: Vec<FileReport>,
+    /// Total bytes of those files.
+    pub bytes: u64,
+    /// Bytes received from peers (good blocks only).
+    pub bytes_from_network: u64,
+    /// Bytes copied from chunks this node already held elsewhere.
+    pub bytes_from_store: u64,
+    /// Bytes already in place from an earlier, interrupted fetch.
+    pub bytes_resumed: u64,
+    /// Wall-clock time of the whole fetch.
+    pub seconds: f64,
+    /// Peers that sent blocks.
+    pub peers: Vec<String>,
+    /// Bytes of verified blocks received from each peer, duplicates included.
+    pub bytes_by_peer: BTreeMap<String, u64>,
+    /// Holder streams that ended with an error during the fetch.
+    #[serde(default)]
+    pub stream_resets: u32,
+    /// Rounds of manifest requests beyond the first.
+    #[serde(default)]
+    pub retry_rounds: u32,
+}
+
+/// One line of the `POST /v1/fetch` answer, which streams newline-delimited JSON:
+/// `{"progress": {...}}` lines while the fetch runs, then one `{"done": {...}}` line or
+/// one [`ErrorBody`] line (`{"error": "...", "kind": "..."}`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
 pub enum FetchEvent {
     /// How far the fetch has come.
-    Progress(FetchProgress),
+    Progress {
+        /// The report.
+        progress: ProgressReport,
+    },
     /// The fetch completed and every file verified.
-    Done(Box<FetchOutcome>),
-    /// The fetch failed; why, for a person.
-    Error(String),
+    Done {
+        /// What it did.
+        done: Box<FetchReport>,
+    },
+    /// The fetch failed.
+    Error(ErrorBody),
 }
 
 /// One checkpoint in a model's lineage, as `ostrom log` lists it.

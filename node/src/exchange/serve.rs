@@ -27,6 +27,8 @@ use ostrom_protocol::limits::MAX_IDS_PER_MESSAGE;
 use ostrom_protocol::wire::{BlockEncoding, Message};
 use ostrom_protocol::Id;
 use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::codec::{self, CodecError, MessageWriter};
 use super::misbehave::Misbehavior;
@@ -62,18 +64,38 @@ pub struct ServeContext {
     pub reveal_counts: RevealCounts,
 }
 
-/// Starts accepting exchange streams from peers; runs until the network stops.
-pub fn spawn(network: &NetworkHandle, context: ServeContext) {
+/// Starts accepting exchange streams from peers, as tasks of `tasks`; runs until the
+/// network stops or `shutdown` is cancelled, which also ends every stream being served.
+pub fn spawn(
+    network: &NetworkHandle,
+    context: ServeContext,
+    shutdown: CancellationToken,
+    tasks: &TaskTracker,
+) {
     let Some(mut incoming) = network.accept_exchange_streams() else {
         tracing::error!("exchange streams are already being accepted");
         return;
     };
-    tokio::spawn(async move {
-        while let Some((peer, stream)) = incoming.next().await {
+    let streams = tasks.clone();
+    tasks.spawn(async move {
+        loop {
+            let (peer, stream) = tokio::select! {
+                () = shutdown.cancelled() => break,
+                next = incoming.next() => match next {
+                    Some(next) => next,
+                    None => break,
+                },
+            };
             let context = context.clone();
-            tokio::spawn(async move {
-                if let Err(error) = serve_stream(peer, stream, context).await {
-                    tracing::info!(%peer, %error, "closed exchange stream");
+            let shutdown = shutdown.clone();
+            streams.spawn(async move {
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    result = serve_stream(peer, stream, context) => {
+                        if let Err(error) = result {
+                            tracing::info!(%peer, %error, "closed exchange stream");
+                        }
+                    }
                 }
             });
         }

@@ -4,18 +4,18 @@
 
 use std::io::IsTerminal;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use ostrom_node::api::types::{
-    FetchBody, FetchEvent, FetchOutcome, FetchProgress, ResolveBody, Resolved,
+    ErrorBody, FetchBody, FetchEvent, FetchReport, ResolveBody, Resolved,
 };
 use ostrom_node::exchange::FetchRequest;
 use ostrom_node::names::NameRef;
-use ostrom_node::{Home, Multiaddr, Node, NodeOptions};
+use ostrom_node::{ErrorKind, Home, Multiaddr, Node, NodeError, NodeOptions};
 use ostrom_protocol::Id;
 use tokio::sync::mpsc;
 
 use crate::cli::FetchArgs;
-use crate::client::ApiClient;
+use crate::client::{ApiClient, Failure};
 use crate::format;
 use crate::progress::ProgressView;
 
@@ -25,21 +25,58 @@ enum Target {
     Name(NameRef),
 }
 
-fn target(text: &str) -> Result<Target> {
-    if text.contains('/') {
-        return Ok(Target::Name(text.parse()?));
-    }
-    Ok(Target::Id(text.parse()?))
+fn target(text: &str) -> Result<Target, Failure> {
+    let parsed = if text.contains('/') {
+        text.parse().map(Target::Name).map_err(|e| e.to_string())
+    } else {
+        text.parse().map(Target::Id).map_err(|e| e.to_string())
+    };
+    parsed.map_err(|error| Failure(ErrorBody::new(ErrorKind::BadRequest, error)))
 }
 
+/// Runs the fetch; with `--json`, a failure is also printed on stdout as one
+/// `{"error": "...", "kind": "..."}` object.
 pub async fn run(home: &Home, args: FetchArgs) -> Result<()> {
+    let json = args.json;
+    let result = fetch(home, args).await;
+    if let (Err(error), true) = (&result, json) {
+        println!("{}", serde_json::to_string(&error_body(error))?);
+    }
+    result
+}
+
+/// The error body for a failure, with the most specific kind known.
+fn error_body(error: &anyhow::Error) -> ErrorBody {
+    let kind = error.chain().find_map(|cause| {
+        if let Some(Failure(body)) = cause.downcast_ref::<Failure>() {
+            return Some(body.kind.clone());
+        }
+        cause
+            .downcast_ref::<NodeError>()
+            .map(|e| e.kind().as_str().to_owned())
+    });
+    ErrorBody {
+        error: format!("{error:#}"),
+        kind: kind.unwrap_or_else(|| ErrorKind::Other.as_str().to_owned()),
+    }
+}
+
+async fn fetch(home: &Home, args: FetchArgs) -> Result<()> {
     let target = target(&args.id)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let out = std::fs::canonicalize(&args.out)?;
+    let out = std::fs::create_dir_all(&args.out)
+        .and_then(|()| std::fs::canonicalize(&args.out))
+        .map_err(|e| {
+            Failure(ErrorBody::new(
+                ErrorKind::Io,
+                format!("cannot create {}: {e}", args.out.display()),
+            ))
+        })?;
     let timeout = match &args.timeout {
-        Some(text) => humantime::parse_duration(text).with_context(|| {
-            format!("--timeout {text:?}: expected a duration such as 30s or 5m")
+        Some(text) => humantime::parse_duration(text).map_err(|_| {
+            Failure(ErrorBody::new(
+                ErrorKind::BadRequest,
+                format!("--timeout {text:?}: expected a duration such as 30s or 5m"),
+            ))
         })?,
         None => home.config()?.fetch_timeout,
     };
@@ -71,7 +108,7 @@ pub async fn run(home: &Home, args: FetchArgs) -> Result<()> {
             };
             tokio::spawn(async move {
                 if let Err(error) = client.post_lines("/v1/fetch", &body, &events_tx).await {
-                    let _ = events_tx.send(FetchEvent::Error(error.to_string()));
+                    let _ = events_tx.send(FetchEvent::Error(error_body(&error)));
                 }
             })
         }
@@ -86,35 +123,34 @@ pub async fn run(home: &Home, args: FetchArgs) -> Result<()> {
             };
             let home = home.clone();
             tokio::spawn(async move {
-                let last = match fetch_in_process(&home, job, &events_tx).await {
-                    Ok(outcome) => FetchEvent::Done(Box::new(outcome)),
-                    Err(error) => FetchEvent::Error(format!("{error:#}")),
-                };
-                let _ = events_tx.send(last);
+                if let Err(error) = fetch_in_process(&home, job, &events_tx).await {
+                    let _ = events_tx.send(FetchEvent::Error(error_body(&error)));
+                }
             })
         }
     };
-    let mut outcome = None;
+    let mut result = Err(anyhow!("the fetch ended without a result"));
     while let Some(event) = events.recv().await {
         match event {
-            FetchEvent::Progress(progress) => view.update(&progress),
-            FetchEvent::Done(done) => {
-                outcome = Some(*done);
+            FetchEvent::Progress { progress } => view.update(&progress),
+            FetchEvent::Done { done } => {
+                result = Ok(*done);
                 break;
             }
-            FetchEvent::Error(error) => {
-                view.finish();
-                return Err(anyhow!(error));
+            FetchEvent::Error(body) => {
+                result = Err(Failure(body).into());
+                break;
             }
         }
     }
-    running.abort();
     view.finish();
-    let outcome = outcome.ok_or_else(|| anyhow!("the fetch ended without a result"))?;
-    print_outcome(&outcome, args.json)
+    // The request ends with its last line; a temporary node stops after it.
+    drop(events);
+    let _ = running.await;
+    print_outcome(&result?, args.json)
 }
 
-fn print_outcome(outcome: &FetchOutcome, json: bool) -> Result<()> {
+fn print_outcome(outcome: &FetchReport, json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string(outcome)?);
         return Ok(());
@@ -157,42 +193,46 @@ struct InProcess {
 }
 
 /// Runs a node for the length of one fetch, on ephemeral ports, joining through the
-/// home's configured bootstrap peers and the job's.
+/// home's configured bootstrap peers and the job's; its updates go to `events`.
 async fn fetch_in_process(
     home: &Home,
     job: InProcess,
     events: &mpsc::UnboundedSender<FetchEvent>,
-) -> Result<FetchOutcome> {
+) -> Result<()> {
     eprintln!(
         "note: no node is running on {}; fetching through a temporary node that joins via config.toml's bootstrap peers",
         home.root().display()
     );
-    let node = Node::start(home.clone(), NodeOptions::temporary(job.bootstrap)).await?;
+    let node = Node::start(home.clone(), NodeOptions::temporary(job.bootstrap.clone())).await?;
+    let fetched = fetch_through(&node, job, events).await;
+    node.shutdown().await;
+    fetched
+}
+
+async fn fetch_through(
+    node: &Node,
+    job: InProcess,
+    events: &mpsc::UnboundedSender<FetchEvent>,
+) -> Result<()> {
     let id = match job.target {
         Target::Id(id) => id,
         Target::Name(name) => {
             let resolved = node.resolve(&name).await?;
             eprintln!("{} is {}", resolved.reference, resolved.id);
-            resolved.id.parse()?
+            resolved.id
         }
     };
-    let (progress_tx, mut progress) = mpsc::unbounded_channel::<FetchProgress>();
-    let request = FetchRequest {
+    let mut running = node.fetch_with_progress(FetchRequest {
         id,
         out: job.out,
         timeout: job.timeout,
-        progress: Some(progress_tx),
+        progress: None,
         allow_untrusted: job.allow_untrusted,
         allow_retracted: job.allow_retracted,
-    };
-    let forward = events.clone();
-    let pump = tokio::spawn(async move {
-        while let Some(update) = progress.recv().await {
-            let _ = forward.send(FetchEvent::Progress(update));
-        }
     });
-    let outcome = node.fetch(request).await;
-    let _ = pump.await;
-    node.shutdown().await;
-    Ok(outcome?)
+    while let Some(update) = running.next().await {
+        // The receiver goes only when the command is ending anyway.
+        let _ = events.send(FetchEvent::from(update));
+    }
+    Ok(())
 }

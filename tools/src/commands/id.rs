@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use ostrom_node::api::types::NodeInfo;
+use ostrom_node::node::Status;
 use ostrom_node::Home;
 
 use crate::client::ApiClient;
@@ -16,13 +17,7 @@ pub async fn run(home: &Home, json: bool) -> Result<()> {
                     home.root().display()
                 );
             }
-            NodeInfo {
-                peer_id: home.node_keypair()?.public().to_peer_id().to_string(),
-                addrs: vec![],
-                publisher_key: hex::encode(home.publisher_key()?.verifying_key().to_bytes()),
-                connected_peers: 0,
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-            }
+            NodeInfo::from(&Status::of_home(home)?)
         }
     };
     if json {

@@ -14,7 +14,10 @@ use crate::format;
 pub async fn list(home: &Home, json: bool) -> Result<()> {
     let all: Vec<CheckpointSummary> = match ApiClient::connect(home).await {
         Some(client) => client.get("/v1/checkpoints").await?,
-        None => inventory::list(&Store::open(&home.store_dir())?)?,
+        None => inventory::list(&Store::open(&home.store_dir())?)?
+            .iter()
+            .map(CheckpointSummary::from)
+            .collect(),
     };
     if json {
         return super::print_json(&all);
@@ -49,7 +52,7 @@ pub async fn show(home: &Home, args: ShowArgs) -> Result<()> {
     let summary: CheckpointSummary = match ApiClient::connect(home).await {
         Some(client) => client.get(&format!("/v1/checkpoints/{id}")).await?,
         None => match inventory::show(&Store::open(&home.store_dir())?, &id)? {
-            Some(summary) => summary,
+            Some(checkpoint) => CheckpointSummary::from(&checkpoint),
             None => bail!("{id} is not a checkpoint or file this node knows; fetch it first"),
         },
     };

@@ -26,7 +26,7 @@ pub async fn run(home: &Home, args: LogArgs) -> Result<()> {
             let node = Node::start(home.clone(), NodeOptions::temporary(vec![])).await?;
             let entries = node.log(&reference).await;
             node.shutdown().await;
-            entries?
+            entries?.iter().map(LogEntry::from).collect()
         }
     };
     if args.json {

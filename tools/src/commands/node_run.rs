@@ -30,7 +30,7 @@ pub async fn run(home: &Home, args: RunArgs) -> Result<()> {
     };
     let api_addr = options.api.unwrap_or(config.api);
     let node = Node::start(home.clone(), options).await?;
-    let (bound, api_task) = server::serve(node.clone(), api_addr).await?;
+    let bound = server::serve(node.clone(), api_addr).await?;
     if misbehavior != Misbehavior::None {
         tracing::warn!(%misbehavior, "this node deliberately serves bad data");
     }
@@ -51,8 +51,9 @@ pub async fn run(home: &Home, args: RunArgs) -> Result<()> {
         _ = terminate.recv() => {},
     }
     tracing::info!("shutting down");
-    api_task.abort();
+    // Commands stop using this node at once; running requests still get their answer.
     let _ = std::fs::remove_file(home.api_addr_path());
     node.shutdown().await;
+    tracing::info!("stopped");
     Ok(())
 }

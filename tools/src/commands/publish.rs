@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use ostrom_node::api::types::{PublishBody, PublishOutcome};
-use ostrom_node::node::publish_outcome;
+use ostrom_node::node::Publication;
 use ostrom_node::publish::{publish, PublishRequest};
 use ostrom_node::store::Store;
 use ostrom_node::trust::TrustStore;
@@ -82,11 +82,16 @@ pub async fn run(home: &Home, args: PublishArgs) -> Result<()> {
             let started = Instant::now();
             let published =
                 tokio::task::spawn_blocking(move || publish(&store, &key, &request)).await??;
+            let publication = Publication {
+                published,
+                elapsed: started.elapsed(),
+                announced: false,
+            };
             eprintln!(
                 "note: no node is running on {}; the checkpoint is stored there and will be announced when `ostrom node run` starts",
                 home.root().display()
             );
-            publish_outcome(&published, started.elapsed().as_secs_f64(), false)
+            PublishOutcome::from(&publication)
         }
     };
     if args.json {

@@ -323,35 +323,35 @@ impl Fetcher {
             .await?;
         let manifest = signed.manifest();
         Ok(FetchOutcome {
-            id: request.id.to_string(),
-            checkpoint: checkpoint.to_string(),
+            id: request.id,
+            checkpoint,
             kind,
             name: manifest.name.clone(),
             tag: manifest.tag.clone(),
-            publisher: hex::encode(manifest.publisher),
+            publisher: manifest.publisher,
             publisher_alias,
             retracted,
-            out: out.display().to_string(),
+            out,
             files: verified
                 .files
                 .iter()
                 .map(|f| FetchedFile {
                     path: f.path.clone(),
                     size: f.size,
-                    id: f.id.to_string(),
+                    id: f.id,
                 })
                 .collect(),
             bytes: verified.files.iter().map(|f| f.size).sum(),
             bytes_from_network: verified.bytes_from_network,
             bytes_from_store: verified.bytes_from_store,
             bytes_resumed: verified.bytes_resumed,
-            seconds: started.elapsed().as_secs_f64(),
-            peers: verified.peers.iter().map(PeerId::to_string).collect(),
-            bytes_by_peer: verified
-                .received_by_peer
-                .iter()
-                .map(|(peer, bytes)| (peer.to_string(), *bytes))
-                .collect(),
+            elapsed: started.elapsed(),
+            peers: {
+                let mut peers: Vec<PeerId> = verified.peers.iter().copied().collect();
+                peers.sort();
+                peers
+            },
+            bytes_by_peer: verified.received_by_peer.into_iter().collect(),
             stream_resets,
             retry_rounds: located.retry_rounds,
         })

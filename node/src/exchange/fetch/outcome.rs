@@ -1,13 +1,15 @@
 //! What a fetch is asked to do and what it reports: the request, progress, the outcome of
 //! a completed fetch, and why one failed.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use libp2p::PeerId;
 use ostrom_protocol::manifest::ManifestError;
 use ostrom_protocol::Id;
-use serde::{Deserialize, Serialize};
 
+use crate::error_kind::ErrorKind;
 use crate::network::NetworkError;
 use crate::store::StoreError;
 use crate::trust::TrustError;
@@ -31,7 +33,7 @@ pub struct FetchRequest {
 }
 
 /// How far a fetch has come.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchProgress {
     /// Bytes of all files being fetched.
     pub bytes_total: u64,
@@ -46,8 +48,7 @@ pub struct FetchProgress {
 }
 
 /// Whether a fetch named a checkpoint or one file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FetchKind {
     /// The id named a whole checkpoint.
     Checkpoint,
@@ -55,40 +56,50 @@ pub enum FetchKind {
     File,
 }
 
+impl FetchKind {
+    /// `checkpoint` or `file`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Checkpoint => "checkpoint",
+            Self::File => "file",
+        }
+    }
+}
+
 /// A file a fetch wrote.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchedFile {
-    /// Its path under the output directory.
+    /// Its path in the manifest, which is also its path under the output directory.
     pub path: String,
     /// Its size.
     pub size: u64,
     /// Its id (BLAKE3 of the whole file), checked after writing.
-    pub id: String,
+    pub id: Id,
 }
 
 /// What a completed fetch did.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct FetchOutcome {
     /// The id asked for.
-    pub id: String,
+    pub id: Id,
     /// The checkpoint the files belong to.
-    pub checkpoint: String,
+    pub checkpoint: Id,
     /// Checkpoint or single file.
     pub kind: FetchKind,
     /// The model name in the manifest.
     pub name: String,
     /// The tag in the manifest.
     pub tag: Option<String>,
-    /// The publisher's public key (hex).
-    pub publisher: String,
+    /// The publisher's public key.
+    pub publisher: [u8; 32],
     /// The publisher's alias in this node's trust store (`self` for its own key); `None`
     /// when it is not trusted and the fetch was allowed anyway.
     pub publisher_alias: Option<String>,
     /// The publisher's reason, when the checkpoint is retracted (fetched anyway because
     /// retracted checkpoints were allowed).
     pub retracted: Option<String>,
-    /// Where the files were written.
-    pub out: String,
+    /// Where the files were written (canonical).
+    pub out: PathBuf,
     /// The files written, each verified against its id.
     pub files: Vec<FetchedFile>,
     /// Total bytes of those files.
@@ -100,11 +111,11 @@ pub struct FetchOutcome {
     /// Bytes already in place from an earlier, interrupted fetch.
     pub bytes_resumed: u64,
     /// Wall-clock time of the whole fetch.
-    pub seconds: f64,
+    pub elapsed: Duration,
     /// Peers that sent blocks.
-    pub peers: Vec<String>,
+    pub peers: Vec<PeerId>,
     /// Bytes of verified blocks received from each peer, duplicates included.
-    pub bytes_by_peer: std::collections::BTreeMap<String, u64>,
+    pub bytes_by_peer: BTreeMap<PeerId, u64>,
     /// Holder streams that ended with an error during the fetch.
     pub stream_resets: u32,
     /// Rounds of manifest requests beyond the first, after transient failures.
@@ -199,4 +210,27 @@ pub enum FetchError {
     /// A blocking task died.
     #[error("internal task failed: {0}")]
     Task(String),
+}
+
+impl FetchError {
+    /// The stable, machine-readable name of this failure: one per variant. Holders that
+    /// were dropped for different faults (bad blocks, stalls, refusals) all count as
+    /// [`ErrorKind::HoldersExhausted`]; the message lists each holder's fault.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NoHolders { .. } => ErrorKind::NoHolders,
+            Self::NoValidManifest { .. } => ErrorKind::NoValidManifest,
+            Self::HoldersExhausted { .. } => ErrorKind::HoldersExhausted,
+            Self::NoProgress { .. } => ErrorKind::NoProgress,
+            Self::Untrusted { .. } => ErrorKind::Untrusted,
+            Self::Retracted { .. } => ErrorKind::Retracted,
+            Self::Trust(_) => ErrorKind::TrustStore,
+            Self::FileMismatch { .. } => ErrorKind::FileMismatch,
+            Self::Io { .. } => ErrorKind::Io,
+            Self::Store(_) => ErrorKind::Store,
+            Self::Network(_) => ErrorKind::Network,
+            Self::Manifest(_) => ErrorKind::DamagedManifest,
+            Self::Task(_) => ErrorKind::Internal,
+        }
+    }
 }
