@@ -15,7 +15,6 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use futures::StreamExt;
 use libp2p::{PeerId, Stream};
 use ostrom_protocol::limits::MAX_IDS_PER_MESSAGE;
 use ostrom_protocol::wire::{BlockEncoding, Message};
@@ -25,6 +24,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::codec::{self, CodecError, MessageWriter};
 use super::misbehave::Misbehavior;
 use crate::membership::{now_ms, verified_labs};
+use crate::network::exchange_streams::InboundStream;
 use crate::network::NetworkHandle;
 use crate::rate::RateLimit;
 use crate::store::{read_chunk, Store};
@@ -45,21 +45,32 @@ pub struct ServeContext {
     pub upload: RateLimit,
 }
 
-/// Starts accepting exchange streams from peers; runs until the network stops.
+/// Starts accepting exchange streams from peers; runs until the network stops. Each stream
+/// is served by a task of its own, which keeps the stream's slot (see
+/// [`crate::network::exchange_streams`]) until it ends.
 pub fn spawn(network: &NetworkHandle, context: ServeContext) {
     let Some(mut incoming) = network.accept_exchange_streams() else {
         tracing::error!("exchange streams are already being accepted");
         return;
     };
+    let network = network.clone();
     tokio::spawn(async move {
-        while let Some((peer, stream)) = incoming.next().await {
+        while let Some(inbound) = incoming.next().await {
             let context = context.clone();
             tokio::spawn(async move {
+                let InboundStream {
+                    peer,
+                    stream,
+                    permit,
+                } = inbound;
                 if let Err(error) = serve_stream(peer, stream, context).await {
                     tracing::info!(%peer, %error, "closed exchange stream");
                 }
+                drop(permit);
             });
         }
+        let counts = network.exchange_stream_counts();
+        tracing::debug!(?counts, "stopped accepting exchange streams");
     });
 }
 
