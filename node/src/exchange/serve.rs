@@ -62,6 +62,7 @@ pub fn spawn(network: &NetworkHandle, context: ServeContext) {
                     peer,
                     stream,
                     permit,
+                    ..
                 } = inbound;
                 if let Err(error) = serve_stream(peer, stream, context).await {
                     tracing::info!(%peer, %error, "closed exchange stream");

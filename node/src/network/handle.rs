@@ -183,6 +183,24 @@ impl NetworkHandle {
             })
     }
 
+    /// Like [`NetworkHandle::open_exchange_stream`], but on a new connection to a peer
+    /// already connected, while it has fewer than
+    /// [`exchange_streams::MAX_SPREAD_CONNECTIONS`] (else on the existing connection with
+    /// the fewest streams opened on it). A fetch can so spread its streams to one holder
+    /// over several connections, each encrypted and multiplexed by a task of its own.
+    pub async fn open_exchange_stream_on_new_connection(
+        &self,
+        peer: PeerId,
+    ) -> Result<Stream, NetworkError> {
+        self.exchange
+            .open_spread(peer)
+            .await
+            .map_err(|e| NetworkError::OpenStream {
+                peer,
+                reason: e.to_string(),
+            })
+    }
+
     /// Every inbound exchange stream; `Some` only for the first caller.
     pub fn accept_exchange_streams(&self) -> Option<IncomingExchangeStreams> {
         self.exchange.accept()

@@ -1,7 +1,13 @@
 //! The network behaviour of exchange streams. It keeps, per connected peer, the count its
 //! connections' inbound streams go against and the list of those connections; it routes
-//! each request to open a stream to one of the peer's connections, or dials the peer and
-//! keeps the request until a connection is up (or fails it when the dial fails).
+//! each request to open a stream to the peer's connection with the fewest streams opened
+//! on it, or dials the peer and keeps the request until a connection is up (or fails it
+//! when the dial fails).
+//!
+//! A request to spread ([`Control::open_spread`]) dials one more connection to an
+//! already connected peer, while it has fewer than [`MAX_SPREAD_CONNECTIONS`], and opens
+//! its stream there (on an existing connection if that dial fails), so that streams to
+//! one peer need not all share one connection's encryption and multiplexing task.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -10,7 +16,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use libp2p::core::transport::PortUse;
-use libp2p::core::Endpoint;
+use libp2p::core::{ConnectedPoint, Endpoint};
 use libp2p::swarm::behaviour::ConnectionEstablished;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{
@@ -23,7 +29,7 @@ use tokio::sync::mpsc;
 use super::control::{Control, InboundStream, OpenError, OpenRequest};
 use super::handler::Handler;
 use super::slots::Slots;
-use super::{Counters, MAX_INBOUND_STREAMS, MAX_WAITING_OPENS, OPEN_QUEUE};
+use super::{Counters, MAX_INBOUND_STREAMS, MAX_SPREAD_CONNECTIONS, MAX_WAITING_OPENS, OPEN_QUEUE};
 
 /// Requests taken from the queue in one poll, so that one burst cannot starve the swarm.
 const REQUESTS_PER_POLL: usize = 64;
@@ -33,8 +39,12 @@ const REQUESTS_PER_POLL: usize = 64;
 struct Peer {
     /// Inbound streams the peer holds, over all its connections.
     inbound: Arc<AtomicUsize>,
-    /// Its established connections, oldest first.
-    connections: Vec<ConnectionId>,
+    /// Its established connections, oldest first, each with the number of outbound
+    /// streams routed to it so far.
+    connections: Vec<(ConnectionId, usize)>,
+    /// The addresses this node dialed it at, one per outbound connection that is up:
+    /// known to work, so further connections (to spread streams) are dialed there too.
+    dialed: Vec<(ConnectionId, Multiaddr)>,
 }
 
 /// The exchange-stream behaviour; see the [module docs](super).
@@ -47,6 +57,8 @@ pub struct Behaviour {
     /// Requests waiting for a connection to their peer.
     waiting: HashMap<PeerId, Vec<OpenRequest>>,
     waiting_count: usize,
+    /// Requests to spread, each waiting for the extra connection dialed for it.
+    spread_dials: HashMap<ConnectionId, OpenRequest>,
     events: VecDeque<ToSwarm<Infallible, OpenRequest>>,
     control: Control,
 }
@@ -66,6 +78,7 @@ impl Behaviour {
             requests,
             waiting: HashMap::new(),
             waiting_count: 0,
+            spread_dials: HashMap::new(),
             events: VecDeque::new(),
         }
     }
@@ -75,34 +88,83 @@ impl Behaviour {
         self.control.clone()
     }
 
-    fn new_handler(&mut self, peer: PeerId) -> Handler {
+    fn new_handler(&mut self, peer: PeerId, connection: ConnectionId) -> Handler {
         let inbound = self.peers.entry(peer).or_default().inbound.clone();
         Handler::new(
             peer,
+            connection,
             Slots::new(inbound, self.inbound_total.clone()),
             self.acceptor.clone(),
             self.counters.clone(),
         )
     }
 
-    /// The connection a new stream to `peer` goes on, if it is connected.
-    fn connection_for(&self, peer: &PeerId) -> Option<ConnectionId> {
-        self.peers.get(peer)?.connections.first().copied()
+    fn is_connected(&self, peer: &PeerId) -> bool {
+        self.peers
+            .get(peer)
+            .is_some_and(|p| !p.connections.is_empty())
+    }
+
+    /// Sends `request` to its peer's connection with the fewest streams routed to it;
+    /// gives it back if the peer is not connected.
+    fn route(&mut self, request: OpenRequest) -> Result<(), OpenRequest> {
+        let least_used = self
+            .peers
+            .get_mut(&request.peer)
+            .and_then(|p| p.connections.iter_mut().min_by_key(|(_, routed)| *routed));
+        let Some((connection, routed)) = least_used else {
+            return Err(request);
+        };
+        *routed += 1;
+        self.events.push_back(ToSwarm::NotifyHandler {
+            peer_id: request.peer,
+            handler: NotifyHandler::One(*connection),
+            event: request,
+        });
+        Ok(())
+    }
+
+    /// Dials one more connection to the (connected) peer for `request`, if the peer has
+    /// room for one; gives the request back otherwise.
+    fn spread(&mut self, request: OpenRequest) -> Result<(), OpenRequest> {
+        let peer = request.peer;
+        let established = self.peers.get(&peer).map_or(0, |p| p.connections.len());
+        let dialing = self
+            .spread_dials
+            .values()
+            .filter(|r| r.peer == peer)
+            .count();
+        if established == 0
+            || established + dialing >= MAX_SPREAD_CONNECTIONS
+            || self.spread_dials.len() >= MAX_WAITING_OPENS
+        {
+            return Err(request);
+        }
+        let opts = DialOpts::peer_id(peer)
+            .condition(PeerCondition::Always)
+            .allocate_new_port()
+            .build();
+        self.spread_dials.insert(opts.connection_id(), request);
+        self.events.push_back(ToSwarm::Dial { opts });
+        Ok(())
     }
 
     fn on_request(&mut self, request: OpenRequest) {
         if request.reply.is_closed() {
             return;
         }
-        let peer = request.peer;
-        if let Some(connection) = self.connection_for(&peer) {
-            self.events.push_back(ToSwarm::NotifyHandler {
-                peer_id: peer,
-                handler: NotifyHandler::One(connection),
-                event: request,
-            });
+        let request = if request.spread {
+            match self.spread(request) {
+                Ok(()) => return,
+                Err(request) => request,
+            }
+        } else {
+            request
+        };
+        let Err(request) = self.route(request) else {
             return;
-        }
+        };
+        let peer = request.peer;
         if self.waiting_count >= MAX_WAITING_OPENS {
             self.forget_abandoned();
         }
@@ -137,17 +199,22 @@ impl Behaviour {
     }
 
     fn on_connection_established(&mut self, peer: PeerId, connection: ConnectionId) {
-        self.peers
-            .entry(peer)
-            .or_default()
-            .connections
-            .push(connection);
-        for request in self.take_waiting(&peer) {
+        let connections = &mut self.peers.entry(peer).or_default().connections;
+        connections.push((connection, 0));
+        if let Some(request) = self.spread_dials.remove(&connection) {
+            if let Some((_, routed)) = connections.last_mut() {
+                *routed += 1;
+            }
             self.events.push_back(ToSwarm::NotifyHandler {
                 peer_id: peer,
                 handler: NotifyHandler::One(connection),
                 event: request,
             });
+        }
+        for request in self.take_waiting(&peer) {
+            if let Err(request) = self.route(request) {
+                let _ = request.reply.send(Err(OpenError::ConnectionClosed));
+            }
         }
     }
 
@@ -155,17 +222,25 @@ impl Behaviour {
         if remaining == 0 {
             self.peers.remove(&peer);
         } else if let Some(state) = self.peers.get_mut(&peer) {
-            state.connections.retain(|c| *c != connection);
+            state.connections.retain(|(c, _)| *c != connection);
+            state.dialed.retain(|(c, _)| *c != connection);
         }
     }
 
-    fn on_dial_failure(&mut self, peer: PeerId, error: &DialError) {
-        if matches!(error, DialError::DialPeerConditionFalse(_))
-            || self.connection_for(&peer).is_some()
-        {
+    fn on_dial_failure(&mut self, peer: PeerId, connection: ConnectionId, error: &DialError) {
+        let reason = error.to_string();
+        if let Some(request) = self.spread_dials.remove(&connection) {
+            // No extra connection: the stream goes on one that exists, if any still does.
+            tracing::debug!(%peer, %reason, "cannot add a connection to spread streams over");
+            if let Err(request) = self.route(request) {
+                let _ = request
+                    .reply
+                    .send(Err(OpenError::Unreachable(reason.clone())));
+            }
+        }
+        if matches!(error, DialError::DialPeerConditionFalse(_)) || self.is_connected(&peer) {
             return;
         }
-        let reason = error.to_string();
         for request in self.take_waiting(&peer) {
             let _ = request
                 .reply
@@ -186,23 +261,38 @@ impl NetworkBehaviour for Behaviour {
 
     fn handle_established_inbound_connection(
         &mut self,
-        _: ConnectionId,
+        connection: ConnectionId,
         peer: PeerId,
         _: &Multiaddr,
         _: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(self.new_handler(peer))
+        Ok(self.new_handler(peer, connection))
     }
 
     fn handle_established_outbound_connection(
         &mut self,
-        _: ConnectionId,
+        connection: ConnectionId,
         peer: PeerId,
         _: &Multiaddr,
         _: Endpoint,
         _: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(self.new_handler(peer))
+        Ok(self.new_handler(peer, connection))
+    }
+
+    fn handle_pending_outbound_connection(
+        &mut self,
+        _: ConnectionId,
+        peer: Option<PeerId>,
+        _: &[Multiaddr],
+        _: Endpoint,
+    ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
+        let mut addrs: Vec<Multiaddr> = peer
+            .and_then(|peer| self.peers.get(&peer))
+            .map(|p| p.dialed.iter().map(|(_, addr)| addr.clone()).collect())
+            .unwrap_or_default();
+        addrs.dedup();
+        Ok(addrs)
     }
 
     fn on_swarm_event(&mut self, event: FromSwarm) {
@@ -210,8 +300,15 @@ impl NetworkBehaviour for Behaviour {
             FromSwarm::ConnectionEstablished(ConnectionEstablished {
                 peer_id,
                 connection_id,
+                endpoint,
                 ..
-            }) => self.on_connection_established(peer_id, connection_id),
+            }) => {
+                if let ConnectedPoint::Dialer { address, .. } = endpoint {
+                    let dialed = &mut self.peers.entry(peer_id).or_default().dialed;
+                    dialed.push((connection_id, address.clone()));
+                }
+                self.on_connection_established(peer_id, connection_id)
+            }
             FromSwarm::ConnectionClosed(ConnectionClosed {
                 peer_id,
                 connection_id,
@@ -221,8 +318,8 @@ impl NetworkBehaviour for Behaviour {
             FromSwarm::DialFailure(DialFailure {
                 peer_id: Some(peer),
                 error,
-                ..
-            }) => self.on_dial_failure(peer, error),
+                connection_id,
+            }) => self.on_dial_failure(peer, connection_id, error),
             _ => {}
         }
     }

@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use libp2p::swarm::ConnectionId;
 use libp2p::{PeerId, Stream};
 use tokio::sync::{mpsc, oneshot};
 
@@ -50,6 +51,8 @@ pub(crate) type OpenReply = oneshot::Sender<Result<Stream, OpenError>>;
 #[derive(Debug)]
 pub struct OpenRequest {
     pub(crate) peer: PeerId,
+    /// Whether to open it on a connection of its own (see [`Control::open_spread`]).
+    pub(crate) spread: bool,
     pub(crate) reply: OpenReply,
 }
 
@@ -58,6 +61,8 @@ pub struct OpenRequest {
 pub struct InboundStream {
     /// The peer that opened it.
     pub peer: PeerId,
+    /// The connection it came on.
+    pub connection: ConnectionId,
     /// The stream.
     pub stream: Stream,
     /// The slot it holds; keep it as long as the stream is served.
@@ -98,13 +103,30 @@ impl Control {
         }
     }
 
-    /// Opens a new exchange stream to `peer`, dialing it if it is not connected; fails
-    /// after [`OPEN_TIMEOUT`] at most.
+    /// Opens a new exchange stream to `peer`, dialing it if it is not connected, on its
+    /// connection with the fewest streams opened so far; fails after [`OPEN_TIMEOUT`] at
+    /// most.
     pub async fn open(&self, peer: PeerId) -> Result<Stream, OpenError> {
+        self.open_with(peer, false).await
+    }
+
+    /// Like [`Control::open`], but on a new connection to a connected peer while it has
+    /// fewer than [`super::MAX_SPREAD_CONNECTIONS`] (on an existing one when the peer has that
+    /// many, or the new one cannot be made). Streams opened so run on separate
+    /// connections, each encrypted and multiplexed by a task of its own.
+    pub async fn open_spread(&self, peer: PeerId) -> Result<Stream, OpenError> {
+        self.open_with(peer, true).await
+    }
+
+    async fn open_with(&self, peer: PeerId, spread: bool) -> Result<Stream, OpenError> {
         let opening = async {
             let (reply, answer) = oneshot::channel();
             self.requests
-                .send(OpenRequest { peer, reply })
+                .send(OpenRequest {
+                    peer,
+                    spread,
+                    reply,
+                })
                 .await
                 .map_err(|_| OpenError::Shutdown)?;
             answer.await.map_err(|_| OpenError::ConnectionClosed)?

@@ -15,7 +15,7 @@ use libp2p::swarm::handler::{
     ConnectionEvent, DialUpgradeError, FullyNegotiatedInbound, FullyNegotiatedOutbound,
 };
 use libp2p::swarm::{
-    ConnectionHandler, ConnectionHandlerEvent, StreamUpgradeError, SubstreamProtocol,
+    ConnectionHandler, ConnectionHandlerEvent, ConnectionId, StreamUpgradeError, SubstreamProtocol,
 };
 use libp2p::{PeerId, Stream, StreamProtocol};
 use ostrom_protocol::wire::EXCHANGE_PROTOCOL;
@@ -57,6 +57,7 @@ impl InboundUpgrade<Stream> for InboundExchange {
 /// One connection's exchange streams.
 pub struct Handler {
     peer: PeerId,
+    connection: ConnectionId,
     slots: Slots,
     acceptor: mpsc::Sender<InboundStream>,
     counters: Arc<Counters>,
@@ -67,12 +68,14 @@ pub struct Handler {
 impl Handler {
     pub(crate) fn new(
         peer: PeerId,
+        connection: ConnectionId,
         slots: Slots,
         acceptor: mpsc::Sender<InboundStream>,
         counters: Arc<Counters>,
     ) -> Self {
         Self {
             peer,
+            connection,
             slots,
             acceptor,
             counters,
@@ -90,6 +93,7 @@ impl Handler {
         };
         let inbound = InboundStream {
             peer,
+            connection: self.connection,
             stream,
             permit,
         };

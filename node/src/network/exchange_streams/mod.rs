@@ -54,6 +54,10 @@ pub const MAX_WAITING_OPENS: usize = 1024;
 /// Requests to open a stream that one connection may hold before it negotiates them.
 pub const MAX_QUEUED_OPENS_PER_CONNECTION: usize = 256;
 
+/// Most connections to one peer that [`Control::open_spread`] spreads streams over (within
+/// the node's per-peer connection limit).
+pub const MAX_SPREAD_CONNECTIONS: usize = 4;
+
 /// How long opening a stream may take in all: dialing, then negotiating.
 pub const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
 

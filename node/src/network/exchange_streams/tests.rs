@@ -202,3 +202,38 @@ async fn a_peer_with_no_address_is_unreachable() {
     assert!(matches!(error, OpenError::Unreachable(_)), "{error}");
     assert_eq!(control.counts().outbound_failed, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spread_streams_go_over_new_connections_up_to_the_limit() {
+    let (server, addr, server_control) = listener().await;
+    let mut incoming = server_control.accept().expect("the acceptor");
+    let client = opener(server, &addr);
+    let mut opened = vec![client.open(server).await.expect("the first stream")];
+
+    // Each spread stream beyond the first connection gets a connection of its own...
+    let spread = join_all((1..MAX_SPREAD_CONNECTIONS).map(|_| client.open_spread(server))).await;
+    opened.extend(spread.into_iter().map(|r| r.expect("a spread stream")));
+    // ...and once the peer has that many, they share the existing ones.
+    let shared = join_all((0..MAX_SPREAD_CONNECTIONS).map(|_| client.open_spread(server))).await;
+    opened.extend(
+        shared
+            .into_iter()
+            .map(|r| r.expect("a stream on a shared connection")),
+    );
+
+    let mut accepted = take(&mut incoming, opened.len()).await;
+    let mut per_connection = std::collections::HashMap::new();
+    for inbound in &accepted {
+        *per_connection.entry(inbound.connection).or_insert(0usize) += 1;
+    }
+    assert_eq!(
+        per_connection.len(),
+        MAX_SPREAD_CONNECTIONS,
+        "{per_connection:?}"
+    );
+    assert!(
+        per_connection.values().all(|n| *n == 2),
+        "{per_connection:?}"
+    );
+    exchange_a_byte(&mut opened, &mut accepted).await;
+}
