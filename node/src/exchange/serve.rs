@@ -34,6 +34,7 @@ use super::codec::{self, CodecError, MessageWriter};
 use super::misbehave::Misbehavior;
 use super::reveal::{RevealCounts, Reveals};
 use crate::membership::{now_ms, verified_labs};
+use crate::network::exchange_streams::InboundStream;
 use crate::network::NetworkHandle;
 use crate::rate::RateLimit;
 use crate::store::{read_chunk, Store};
@@ -66,6 +67,8 @@ pub struct ServeContext {
 
 /// Starts accepting exchange streams from peers, as tasks of `tasks`; runs until the
 /// network stops or `shutdown` is cancelled, which also ends every stream being served.
+/// Each stream is served by a task of its own, which keeps the stream's slot (see
+/// [`crate::network::exchange_streams`]) until it ends.
 pub fn spawn(
     network: &NetworkHandle,
     context: ServeContext,
@@ -76,10 +79,11 @@ pub fn spawn(
         tracing::error!("exchange streams are already being accepted");
         return;
     };
+    let network = network.clone();
     let streams = tasks.clone();
     tasks.spawn(async move {
         loop {
-            let (peer, stream) = tokio::select! {
+            let inbound = tokio::select! {
                 () = shutdown.cancelled() => break,
                 next = incoming.next() => match next {
                     Some(next) => next,
@@ -89,6 +93,12 @@ pub fn spawn(
             let context = context.clone();
             let shutdown = shutdown.clone();
             streams.spawn(async move {
+                let InboundStream {
+                    peer,
+                    stream,
+                    permit,
+                    ..
+                } = inbound;
                 tokio::select! {
                     () = shutdown.cancelled() => {}
                     result = serve_stream(peer, stream, context) => {
@@ -97,8 +107,11 @@ pub fn spawn(
                         }
                     }
                 }
+                drop(permit);
             });
         }
+        let counts = network.exchange_stream_counts();
+        tracing::debug!(?counts, "stopped accepting exchange streams");
     });
 }
 

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::core::upgrade;
 use libp2p::identity::Keypair;
 use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
@@ -13,6 +14,7 @@ use libp2p::swarm::NetworkBehaviour;
 use libp2p::{identify, kad, noise, ping, tcp, yamux, StreamProtocol, Swarm, Transport};
 use ostrom_protocol::dht::{IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 
+use super::exchange_streams;
 use super::handle::NetworkError;
 
 /// How long a provider record lives in the DHT unless announced again.
@@ -21,20 +23,33 @@ pub const PROVIDER_RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
 /// How long a signed record lives in the DHT unless stored again.
 pub const RECORD_TTL: Duration = Duration::from_secs(48 * 3600);
 
+/// Most connections established with one peer at once (both directions together).
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 8;
+
+/// Most connections established at once, all peers together.
+pub const MAX_CONNECTIONS: u32 = 1024;
+
+/// Most incoming connections still in their handshake at once.
+pub const MAX_PENDING_INCOMING: u32 = 128;
+
 /// Largest Kademlia message: a record of `MAX_RECORD_SIZE` with its framing.
 const MAX_KAD_PACKET: usize = ostrom_protocol::limits::MAX_RECORD_SIZE + 16 * 1024;
 
 /// The behaviours every Ostrom node runs.
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    /// Caps connections per peer and in total. First, so that a connection over a cap is
+    /// denied before any other behaviour sets up for it.
+    pub limits: connection_limits::Behaviour,
     /// Learns peers' listen addresses and protocols.
     pub identify: identify::Behaviour,
     /// Keeps connections alive and measures round-trip time.
     pub ping: ping::Behaviour,
     /// The Ostrom DHT: provider records for checkpoints and files.
     pub kad: kad::Behaviour<MemoryStore>,
-    /// Raw streams, used by the exchange protocol outside the event loop.
-    pub stream: libp2p_stream::Behaviour,
+    /// Exchange-protocol streams, capped per peer and handed to the node outside the
+    /// event loop.
+    pub exchange: exchange_streams::Behaviour,
 }
 
 fn kademlia(keypair: &Keypair) -> kad::Behaviour<MemoryStore> {
@@ -69,13 +84,19 @@ fn kademlia(keypair: &Keypair) -> kad::Behaviour<MemoryStore> {
 /// Ostrom's behaviours for the node with `key`.
 fn behaviour(key: &Keypair) -> Behaviour {
     Behaviour {
+        limits: connection_limits::Behaviour::new(
+            ConnectionLimits::default()
+                .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
+                .with_max_established(Some(MAX_CONNECTIONS))
+                .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
+        ),
         identify: identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
                 .with_agent_version(format!("ostrom/{}", env!("CARGO_PKG_VERSION"))),
         ),
         ping: ping::Behaviour::default(),
         kad: kademlia(key),
-        stream: libp2p_stream::Behaviour::new(),
+        exchange: exchange_streams::Behaviour::new(),
     }
 }
 

@@ -79,7 +79,7 @@ pub(crate) async fn spawn(
         }
     }
     let local_peer_id = *swarm.local_peer_id();
-    let control = swarm.behaviour().stream.new_control();
+    let exchange = swarm.behaviour().exchange.control();
     let (commands_tx, commands) = mpsc::channel(256);
     let (listen_addrs, listen_rx) = watch::channel(Vec::new());
     let (connected, connected_rx) = watch::channel(0usize);
@@ -129,7 +129,7 @@ pub(crate) async fn spawn(
     tokio::spawn(event_loop.run());
     Ok(NetworkHandle {
         commands: commands_tx,
-        control,
+        exchange,
         local_peer_id,
         listen_addrs: listen_rx,
         connected: connected_rx,

@@ -2,10 +2,11 @@
 
 use std::collections::HashSet;
 
-use libp2p::{Multiaddr, PeerId, Stream, StreamProtocol};
-use ostrom_protocol::wire::EXCHANGE_PROTOCOL;
+use libp2p::{Multiaddr, PeerId, Stream};
 use ostrom_protocol::Id;
 use tokio::sync::{mpsc, oneshot, watch};
+
+use super::exchange_streams::{self, ExchangeStreamCounts, IncomingExchangeStreams};
 
 /// Why a network operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +84,7 @@ pub(crate) enum Command {
 #[derive(Clone)]
 pub struct NetworkHandle {
     pub(crate) commands: mpsc::Sender<Command>,
-    pub(crate) control: libp2p_stream::Control,
+    pub(crate) exchange: exchange_streams::Control,
     pub(crate) local_peer_id: PeerId,
     pub(crate) listen_addrs: watch::Receiver<Vec<Multiaddr>>,
     pub(crate) connected: watch::Receiver<usize>,
@@ -169,11 +170,12 @@ impl NetworkHandle {
         self.ask(|reply| Command::ConnectedPeers { reply }).await
     }
 
-    /// Opens a new exchange-protocol stream to `peer`, dialing it if needed.
+    /// Opens a new exchange-protocol stream to `peer`, dialing it if needed (at addresses
+    /// the DHT and identify learned). Fails within [`exchange_streams::OPEN_TIMEOUT`],
+    /// saying why: unreachable, refused (the peer is at its cap or not serving), timed out.
     pub async fn open_exchange_stream(&self, peer: PeerId) -> Result<Stream, NetworkError> {
-        let mut control = self.control.clone();
-        control
-            .open_stream(peer, StreamProtocol::new(EXCHANGE_PROTOCOL))
+        self.exchange
+            .open(peer)
             .await
             .map_err(|e| NetworkError::OpenStream {
                 peer,
@@ -181,10 +183,32 @@ impl NetworkHandle {
             })
     }
 
-    /// Registers this node as the acceptor of incoming exchange streams.
-    pub fn accept_exchange_streams(&self) -> Option<libp2p_stream::IncomingStreams> {
-        let mut control = self.control.clone();
-        control.accept(StreamProtocol::new(EXCHANGE_PROTOCOL)).ok()
+    /// Like [`NetworkHandle::open_exchange_stream`], but on a new connection to a peer
+    /// already connected, while it has fewer than
+    /// [`exchange_streams::MAX_SPREAD_CONNECTIONS`] (else on the existing connection with
+    /// the fewest streams opened on it). A fetch can so spread its streams to one holder
+    /// over several connections, each encrypted and multiplexed by a task of its own.
+    pub async fn open_exchange_stream_on_new_connection(
+        &self,
+        peer: PeerId,
+    ) -> Result<Stream, NetworkError> {
+        self.exchange
+            .open_spread(peer)
+            .await
+            .map_err(|e| NetworkError::OpenStream {
+                peer,
+                reason: e.to_string(),
+            })
+    }
+
+    /// Every inbound exchange stream; `Some` only for the first caller.
+    pub fn accept_exchange_streams(&self) -> Option<IncomingExchangeStreams> {
+        self.exchange.accept()
+    }
+
+    /// How many exchange streams this node accepted, opened and failed since it started.
+    pub fn exchange_stream_counts(&self) -> ExchangeStreamCounts {
+        self.exchange.counts()
     }
 
     /// Asks the event loop to stop.

@@ -1,14 +1,16 @@
 //! The libp2p side of the node: one event loop owns the swarm; everything else talks to it
 //! through a cloneable [`NetworkHandle`].
 //!
-//! - [`behaviour`]: the composed behaviour (identify, ping, Kademlia, raw streams for the
-//!   exchange protocol) and the transports (TCP with noise and yamux, QUIC).
+//! - [`behaviour`]: the composed behaviour (connection limits, identify, ping, Kademlia,
+//!   exchange streams) and the transports (TCP with noise and yamux, QUIC).
+//! - [`exchange_streams`]: the exchange protocol's streams, with their caps.
 //! - [`event_loop`]: the loop that owns the swarm, runs commands and turns swarm events
 //!   into answers.
 //! - [`handle`]: the cloneable client the rest of the node uses.
 
 pub mod behaviour;
 pub mod event_loop;
+pub mod exchange_streams;
 pub mod handle;
 
 pub use handle::{NetworkError, NetworkHandle};
