@@ -12,6 +12,7 @@
 //! - [`private_network`]: the pre-shared key of a consortium-only network.
 //! - [`publish`]: chunk, hash, sign and record a checkpoint.
 //! - [`rate`]: upload and download byte-rate limits.
+//! - [`traffic`]: block bytes sent to and received from each peer.
 //! - [`trust`]: the publishers this node accepts manifests from.
 //! - [`records`]: which signed records this node stores for peers in the DHT.
 //! - [`membership`]: lab vouches: issuing, joining, presenting, checking.
@@ -37,6 +38,7 @@ pub mod rate;
 pub mod records;
 pub mod statements;
 pub mod store;
+pub mod traffic;
 pub mod trust;
 
 pub use error_kind::ErrorKind;

@@ -75,6 +75,29 @@ fn three_nodes_publish_fetch() -> anyhow::Result<()> {
     assert_same_files(&fx, &out)?;
     assert_ids_are_blake3(&fetched.files, &out)?;
 
+    // Both nodes counted the blocks that moved between them, and nothing else.
+    let sent: serde_json::Value = net[1].ostrom_json(&["traffic"])?;
+    let received: serde_json::Value = net[2].ostrom_json(&["traffic"])?;
+    let fetcher = net[2].peer_id()?;
+    let publisher = net[1].peer_id()?;
+    let sent_to_fetcher = sent["peers"]
+        .as_array()
+        .and_then(|peers| peers.iter().find(|p| p["peer"] == fetcher))
+        .and_then(|p| p["uploaded"].as_u64());
+    ensure!(
+        sent_to_fetcher == Some(fetched.bytes_from_network)
+            && sent["uploaded"].as_u64() == sent_to_fetcher,
+        "publisher's count of blocks sent: {sent}; fetched {fetched:?}"
+    );
+    let from_publisher = received["peers"]
+        .as_array()
+        .and_then(|peers| peers.iter().find(|p| p["peer"] == publisher))
+        .and_then(|p| p["downloaded"].as_u64());
+    ensure!(
+        from_publisher == Some(fetched.bytes_from_network),
+        "fetcher's count of blocks received: {received}"
+    );
+
     let shown = net[2].show(&published.id)?;
     ensure!(shown["id"] == published.id.as_str(), "{shown}");
     let (chunks, held) = (count(&shown["chunks"]), count(&shown["chunks_held"]));

@@ -37,6 +37,9 @@ pub enum Command {
     Log(LogArgs),
     /// List the checkpoints this node knows.
     Ls(JsonFlag),
+    /// Bytes of blocks the running node sent to and received from each peer since it
+    /// started.
+    Traffic(JsonFlag),
     /// Show one checkpoint (by checkpoint id or file id).
     Show(ShowArgs),
     /// Print this node's publisher public key (what other labs put in their trust

@@ -55,11 +55,12 @@ impl ApiClient {
         .into())
     }
 
-    /// `GET path`.
+    /// `GET path`, with the API token.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let response = self
             .http
             .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
             .send()
             .await
             .map_err(unreachable)?;

@@ -5,13 +5,14 @@ use ostrom_protocol::trust::format_public_key;
 
 use super::types::{
     CheckpointSummary, ErrorBody, FetchEvent, FetchReport, FileReport, FileSummary, LogEntry,
-    NodeInfo, ProgressReport, PublishOutcome, Resolved, Retracted,
+    NodeInfo, PeerTrafficInfo, ProgressReport, PublishOutcome, Resolved, Retracted, TrafficInfo,
 };
 use crate::exchange::fetch::{FetchOutcome, FetchProgress, FetchedFile};
 use crate::inventory::{Checkpoint, CheckpointFile};
 use crate::node::{
     FetchUpdate, LineageEntry, NodeError, Publication, ResolvedName, Retraction, Status,
 };
+use crate::traffic::{PeerTraffic, TrafficSnapshot};
 
 impl From<&Status> for NodeInfo {
     fn from(status: &Status) -> Self {
@@ -21,6 +22,29 @@ impl From<&Status> for NodeInfo {
             publisher_key: format_public_key(&status.publisher_key),
             connected_peers: status.connected_peers,
             version: status.version.to_owned(),
+        }
+    }
+}
+
+impl From<&TrafficSnapshot> for TrafficInfo {
+    fn from(snapshot: &TrafficSnapshot) -> Self {
+        let entry = |peer: String, t: &PeerTraffic| PeerTrafficInfo {
+            peer,
+            uploaded: t.uploaded,
+            downloaded: t.downloaded,
+        };
+        let mut peers: Vec<PeerTrafficInfo> = snapshot
+            .peers
+            .iter()
+            .map(|(peer, t)| entry(peer.to_string(), t))
+            .collect();
+        if snapshot.others != PeerTraffic::default() {
+            peers.push(entry("others".to_owned(), &snapshot.others));
+        }
+        Self {
+            uploaded: snapshot.total.uploaded,
+            downloaded: snapshot.total.downloaded,
+            peers,
         }
     }
 }

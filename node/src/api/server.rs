@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 
 use super::types::{
     CheckpointSummary, ErrorBody, FetchBody, FetchEvent, LogEntry, NodeInfo, PublishBody,
-    PublishOutcome, ResolveBody, Resolved, RetractBody, Retracted,
+    PublishOutcome, ResolveBody, Resolved, RetractBody, Retracted, TrafficInfo,
 };
 use crate::error_kind::ErrorKind;
 use crate::exchange::FetchRequest;
@@ -128,6 +128,7 @@ pub async fn serve(node: Node, addr: SocketAddr) -> Result<SocketAddr, NodeError
     };
     let router = Router::new()
         .route("/v1/info", get(info))
+        .route("/v1/traffic", get(traffic))
         .route("/v1/checkpoints", get(list))
         .route("/v1/checkpoints/{id}", get(show))
         .route("/v1/publish", post(publish))
@@ -148,6 +149,11 @@ pub async fn serve(node: Node, addr: SocketAddr) -> Result<SocketAddr, NodeError
 
 async fn info(State(state): State<ApiState>) -> Json<NodeInfo> {
     Json(NodeInfo::from(&state.node.info().await))
+}
+
+async fn traffic(State(state): State<ApiState>, headers: HeaderMap) -> ApiResult<TrafficInfo> {
+    check_token(&state, &headers)?;
+    Ok(Json(TrafficInfo::from(&state.node.traffic())))
 }
 
 async fn list(State(state): State<ApiState>) -> ApiResult<Vec<CheckpointSummary>> {

@@ -23,6 +23,28 @@ pub struct NodeInfo {
     pub version: String,
 }
 
+/// Block bytes exchanged with one peer, in `GET /v1/traffic`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerTrafficInfo {
+    /// The peer id; `others` for the peers past the node's per-peer count.
+    pub peer: String,
+    /// Bytes of blocks sent to it.
+    pub uploaded: u64,
+    /// Bytes of blocks received from it.
+    pub downloaded: u64,
+}
+
+/// `GET /v1/traffic`: block bytes exchanged since the node started.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrafficInfo {
+    /// Bytes of blocks sent to all peers.
+    pub uploaded: u64,
+    /// Bytes of blocks received from all peers.
+    pub downloaded: u64,
+    /// Each peer, busiest first (and `others` last, when any).
+    pub peers: Vec<PeerTrafficInfo>,
+}
+
 /// `POST /v1/publish` request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PublishBody {

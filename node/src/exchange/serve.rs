@@ -38,6 +38,7 @@ use crate::network::exchange_streams::InboundStream;
 use crate::network::NetworkHandle;
 use crate::rate::RateLimit;
 use crate::store::{read_chunk, Store};
+use crate::traffic::Traffic;
 
 /// Requests queued per stream before the server stops reading from it.
 const QUEUED_REQUESTS: usize = 64;
@@ -63,6 +64,8 @@ pub struct ServeContext {
     pub upload: RateLimit,
     /// How often each chunk was revealed to a requester, over all streams.
     pub reveal_counts: RevealCounts,
+    /// Where the bytes of blocks sent are counted.
+    pub traffic: Traffic,
 }
 
 /// Starts accepting exchange streams from peers, as tasks of `tasks`; runs until the
@@ -338,6 +341,7 @@ impl Responder {
             return self.writer.send(&Message::DontHave { ids: vec![id] }).await;
         };
         self.context.upload.consume(data.len()).await;
+        self.context.traffic.uploaded(self.peer, data.len());
         let block = Message::Block {
             id,
             encoding: BlockEncoding::Raw,

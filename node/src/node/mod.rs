@@ -44,6 +44,7 @@ use crate::network::{self, NetworkConfig, NetworkHandle};
 use crate::private_network;
 use crate::rate::RateLimit;
 use crate::store::Store;
+use crate::traffic::{Traffic, TrafficSnapshot};
 
 /// How long [`Node::shutdown`] waits for the node's tasks to stop before it gives up on
 /// them and stops the network anyway.
@@ -90,6 +91,8 @@ struct Inner {
     network: NetworkHandle,
     fetcher: Fetcher,
     publisher: SigningKey,
+    /// Block bytes exchanged with each peer.
+    traffic: Traffic,
     /// Cancelled when the node shuts down; every background task watches it.
     shutdown: CancellationToken,
     /// Every background task of the node, so shutdown can wait for them.
@@ -126,6 +129,7 @@ impl Node {
         .await?;
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
+        let traffic = Traffic::default();
         serve::spawn(
             &network,
             serve::ServeContext {
@@ -133,6 +137,7 @@ impl Node {
                 misbehavior: options.misbehavior,
                 upload: RateLimit::new(options.upload_limit.or(config.upload_limit)),
                 reveal_counts: Default::default(),
+                traffic: traffic.clone(),
             },
             shutdown.clone(),
             &tasks,
@@ -146,6 +151,7 @@ impl Node {
                 download: RateLimit::new(options.download_limit.or(config.download_limit)),
                 home: home.clone(),
                 publisher: publisher.clone(),
+                traffic: traffic.clone(),
             },
         );
         let node = Self {
@@ -156,6 +162,7 @@ impl Node {
                 network,
                 fetcher,
                 publisher,
+                traffic,
                 shutdown,
                 tasks,
             }),
@@ -183,6 +190,11 @@ impl Node {
     /// The network handle.
     pub fn network(&self) -> &NetworkHandle {
         &self.inner.network
+    }
+
+    /// Block bytes sent to and received from each peer since the node started.
+    pub fn traffic(&self) -> TrafficSnapshot {
+        self.inner.traffic.snapshot()
     }
 
     /// The default fetch timeout from the configuration.

@@ -10,7 +10,7 @@
 //! - [`one_source`], [`swarm`], [`two_labs`], [`publish`], [`memory`]: one bench each.
 //! - [`report`]: a bench's report (text table, goals, JSON figures).
 //! - [`machine`]: what the bench ran on, free disk space.
-//! - [`procfs`]: peak RSS of a node and the TCP bytes it uploaded.
+//! - [`procfs`]: peak RSS of a node.
 //! - [`fetches`]: many `ostrom fetch` commands started at once.
 //! - [`nginx`]: the HTTP baseline server; [`netns`]: two network namespaces joined by a
 //!   slowed link; [`programs`]: finding and running external tools.

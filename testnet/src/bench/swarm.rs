@@ -2,15 +2,14 @@
 //! fetches started at once, for N = 1, 2, 4, 8, 16 up to `--max-fetchers`. A swarm that
 //! works (fetchers serving each other what they already have) keeps the time until the
 //! last fetcher is done nearly flat in N, and the seeder uploads not much more than one
-//! copy. Each N runs on a fresh testnet. The baseline is N = 1 in the same run.
-
-use std::time::Duration;
+//! copy. Each N runs on a fresh testnet. The baseline is N = 1 in the same run. The
+//! seeder's upload is what the seeder itself counts (`ostrom traffic`).
 
 use ostrom_testnet::NodeOptions;
 use serde::Serialize;
 
 use super::fetches::{fetch_all, FetchJob};
-use super::procfs::{peak_rss, UploadMeter};
+use super::procfs::peak_rss;
 use super::report::{ratio, ratio_text, secs, size, size_opt, BenchReport, Bound, Goal, Table};
 use super::{discard, progress, start_testnet, Settings, Workdir, TIMEOUTS};
 
@@ -21,9 +20,7 @@ const GOAL_N: usize = 16;
 /// time(N) / time(1) at N = 16.
 const GOAL_TIME_RATIO: f64 = 1.5;
 /// Seeder upload in copies of the checkpoint.
-const GOAL_COPIES: f64 = 2.0;
-/// How often the seeder's sockets are sampled.
-const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+const GOAL_COPIES: f64 = 1.2;
 
 /// One N's figures.
 #[derive(Debug, Serialize)]
@@ -35,7 +32,7 @@ struct Step {
     first_seconds: f64,
     /// time(N) / time(1).
     ratio: Option<f64>,
-    /// Bytes the seeder uploaded over TCP, if measurable.
+    /// Bytes of blocks the seeder sent, as it counts them.
     seeder_upload_bytes: Option<u64>,
     /// That, in copies of the checkpoint.
     seeder_upload_copies: Option<f64>,
@@ -84,9 +81,8 @@ pub fn run(
         upload_limit: settings.upload_limit.clone(),
         steps: Vec::new(),
     };
-    let mut meter_missing = false;
     for &n in &counts {
-        let step = match run_step(settings, work, &ckpt.dir, total, n, &mut meter_missing) {
+        let step = match run_step(settings, work, &ckpt.dir, total, n) {
             Ok(step) => step,
             Err(error) => {
                 progress(format!("swarm N={n}: failed"));
@@ -164,16 +160,11 @@ pub fn run(
         "sources per fetcher: the peers that sent it blocks, from its fetch outcome".to_owned(),
     );
     report.notes.push(
-        "seeder upload: growth of `bytes_acked` over the seeder's TCP sockets, sampled with \
-         `ss -tinp` every 250 ms (DHT traffic included; a socket closed between samples \
-         loses at most its last interval)"
+        "seeder upload: the bytes of blocks the seeder sent, as it counts them itself \
+         (`ostrom traffic --json`, read after the last fetch); framing and DHT traffic are \
+         not included"
             .to_owned(),
     );
-    if meter_missing {
-        report
-            .notes
-            .push("`ss` could not see the seeder's sockets: seeder upload is the fetchers' count of verified block bytes they received from it (`bytes_by_peer`)".to_owned());
-    }
     if settings.max_fetchers < GOAL_N {
         report.notes.push(format!(
             "N stopped at {}: raise it with --max-fetchers 16 (the default caps at 8 on \
@@ -192,7 +183,6 @@ fn run_step(
     ckpt_dir: &std::path::Path,
     total: u64,
     n: usize,
-    meter_missing: &mut bool,
 ) -> anyhow::Result<Step> {
     let dir = work.fresh(&format!("swarm-{n}"))?;
     let limit = settings.upload_limit.clone();
@@ -213,24 +203,10 @@ fn run_step(
             ))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let meter = testnet[0]
-        .pid()
-        .and_then(|pid| UploadMeter::start(pid, SAMPLE_EVERY));
     let done = fetch_all(&published.id, &jobs, TIMEOUTS.command)
         .map_err(|e| anyhow::anyhow!(name_peers(&format!("{e:#}"), &testnet)))?;
-    let seeder = testnet[0].peer_id()?.to_owned();
-    let uploaded = meter.and_then(UploadMeter::finish);
-    if uploaded.is_none() {
-        *meter_missing = true;
-    }
-    // Without socket counters, the fetchers' own count of verified blocks from the seeder.
-    let uploaded = uploaded.or_else(|| {
-        Some(
-            done.iter()
-                .filter_map(|d| d.outcome.bytes_by_peer.get(&seeder))
-                .sum(),
-        )
-    });
+    let traffic: serde_json::Value = testnet[0].ostrom_json(&["traffic"])?;
+    let uploaded = traffic["uploaded"].as_u64();
     let last = done.iter().map(|d| d.wall).max().unwrap_or_default();
     let first = done.iter().map(|d| d.wall).min().unwrap_or_default();
     let received: u64 = done.iter().map(|d| d.outcome.bytes_from_network).sum();

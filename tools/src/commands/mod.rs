@@ -10,6 +10,7 @@ mod network_key;
 mod node_run;
 mod publish;
 mod statements;
+mod traffic;
 mod trust;
 mod verify;
 
@@ -62,6 +63,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Ls(flag) => inspect::list(&home, flag.json).await,
                 Command::Show(args) => inspect::show(&home, args).await,
                 Command::Verify(args) => verify::run(args),
+                Command::Traffic(flag) => traffic::run(&home, flag.json).await,
                 Command::Key(args) => match args.action {
                     None => trust::key(&home),
                     Some(KeyAction::Rotate) => statements::rotate(&home).await,

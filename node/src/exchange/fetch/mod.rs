@@ -50,6 +50,8 @@ pub struct FetchSettings {
     pub home: Home,
     /// This node's publisher key: always trusted, and it vouches for this node.
     pub publisher: ed25519_dalek::SigningKey,
+    /// Where the bytes of blocks received are counted.
+    pub traffic: crate::traffic::Traffic,
 }
 
 /// Fetches checkpoints and files for one node.

@@ -154,6 +154,7 @@ impl Transfer<'_> {
                 data,
                 matches,
             } => {
+                self.context.settings.traffic.downloaded(peer, data.len());
                 if matches {
                     *self.plan.received_by_peer.entry(peer).or_default() += data.len() as u64;
                 }
