@@ -28,6 +28,7 @@
 //! [`signed::RecordError`]); nothing here does I/O except
 //! [`chunking`], which reads the file it is asked to chunk.
 
+mod bounded;
 pub mod chunking;
 pub mod dht;
 pub mod envelope;
