@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use ostrom_node::api::types::{PublishBody, PublishOutcome};
 use ostrom_node::node::publish_outcome;
-use ostrom_node::publish::{publish, PublishRequest};
+use ostrom_node::publish::{publish_with, PublishOptions, PublishRequest};
 use ostrom_node::store::Store;
 use ostrom_node::trust::TrustStore;
 use ostrom_node::Home;
@@ -47,7 +47,11 @@ fn readers(home: &Home, aliases: &[String]) -> Result<String> {
 }
 
 pub async fn run(home: &Home, args: PublishArgs) -> Result<()> {
-    let path = std::fs::canonicalize(&args.path)
+    // Absolute but with links kept: a file named by a link is published under the link's
+    // name, and the publish applies the rule on links itself.
+    std::fs::metadata(&args.path)
+        .with_context(|| format!("cannot read {}", args.path.display()))?;
+    let path = std::path::absolute(&args.path)
         .with_context(|| format!("cannot read {}", args.path.display()))?;
     let parent = args
         .parent
@@ -59,6 +63,9 @@ pub async fn run(home: &Home, args: PublishArgs) -> Result<()> {
         metadata.insert(READERS_KEY.to_owned(), readers(home, &args.restrict_to)?);
     }
     let outcome: PublishOutcome = match ApiClient::connect(home).await {
+        Some(_) if args.follow_symlinks => bail!(
+            "--follow-symlinks is not yet taken by the running node's API; stop the node, publish, then start it again"
+        ),
         Some(client) => {
             let body = PublishBody {
                 path: path.display().to_string(),
@@ -79,9 +86,13 @@ pub async fn run(home: &Home, args: PublishArgs) -> Result<()> {
                 parent,
                 metadata,
             };
+            let options = PublishOptions {
+                follow_symlinks: args.follow_symlinks,
+            };
             let started = Instant::now();
             let published =
-                tokio::task::spawn_blocking(move || publish(&store, &key, &request)).await??;
+                tokio::task::spawn_blocking(move || publish_with(&store, &key, &request, options))
+                    .await??;
             eprintln!(
                 "note: no node is running on {}; the checkpoint is stored there and will be announced when `ostrom node run` starts",
                 home.root().display()
