@@ -20,6 +20,8 @@ use crate::store::{ChunkLocation, HeldCheckpoint, Store, StoreError};
 
 mod sources;
 #[cfg(test)]
+mod tests_safetensors;
+#[cfg(test)]
 mod tests_symlinks;
 
 /// What to publish.
