@@ -249,6 +249,7 @@ mod tests {
             tag: Some(tag.into()),
             parent: None,
             metadata: Default::default(),
+            follow_symlinks: false,
         };
         let first = crate::publish::publish(&store, &key, &request("v1")).expect("publish");
         std::fs::write(ckpt.join("a"), b"two").expect("write");

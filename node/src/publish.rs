@@ -3,10 +3,11 @@
 //! record of the model.
 //!
 //! Nothing is copied: the published files are served in place. Announcing the checkpoint in
-//! the DHT is the network's job and happens after this returns.
+//! the DHT is the network's job and happens after this returns. Which files are read, and
+//! which symbolic links are followed, is [`sources`]' job.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
@@ -16,6 +17,12 @@ use ostrom_protocol::name_record::SignedNameRecord;
 use ostrom_protocol::{FileEntry, Id, Manifest, SignedManifest};
 
 use crate::store::{ChunkLocation, HeldCheckpoint, Store, StoreError};
+
+mod sources;
+#[cfg(test)]
+mod tests_safetensors;
+#[cfg(test)]
+mod tests_symlinks;
 
 /// What to publish.
 #[derive(Debug, Clone)]
@@ -30,6 +37,9 @@ pub struct PublishRequest {
     pub parent: Option<Id>,
     /// Free-form metadata.
     pub metadata: BTreeMap<String, String>,
+    /// Follow symbolic links whose targets lie outside the published directory (by default
+    /// such a link is refused, so that a link cannot publish a file from elsewhere).
+    pub follow_symlinks: bool,
 }
 
 /// Why publishing failed.
@@ -46,6 +56,34 @@ pub enum PublishError {
     /// A path is not valid UTF-8, which manifests require.
     #[error("{0} is not valid UTF-8; manifest paths must be")]
     NonUtf8Path(String),
+    /// A symbolic link points outside the published directory.
+    #[error("{link} is a symbolic link to {target} ({resolved}), outside the published directory; refusing to publish it (--follow-symlinks publishes it anyway)")]
+    LinkOutside {
+        /// The link.
+        link: String,
+        /// Its target as written in the link.
+        target: String,
+        /// The target fully resolved.
+        resolved: String,
+    },
+    /// A symbolic link points at nothing.
+    #[error("{link} is a dangling symbolic link: its target {target} does not exist")]
+    DanglingLink {
+        /// The link.
+        link: String,
+        /// Its target as written in the link.
+        target: String,
+    },
+    /// Symbolic links that loop.
+    #[error("{link} is a symbolic link to {target} in a loop: {detail}")]
+    LinkLoop {
+        /// The link.
+        link: String,
+        /// Its target.
+        target: String,
+        /// What loops.
+        detail: String,
+    },
     /// The directory holds no files.
     #[error("{0} holds no files to publish")]
     Empty(String),
@@ -72,78 +110,6 @@ pub struct Published {
     pub name_record: SignedNameRecord,
 }
 
-/// A file found under the published path.
-struct SourceFile {
-    absolute: PathBuf,
-    relative: String,
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> PublishError + '_ {
-    move |source| PublishError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-/// Lists the files under `root` in a stable order, with `/`-separated relative paths.
-fn list_files(root: &Path) -> Result<Vec<SourceFile>, PublishError> {
-    let mut files = Vec::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).map_err(io_error(&dir))? {
-            let entry = entry.map_err(io_error(&dir))?;
-            let path = entry.path();
-            let metadata = std::fs::metadata(&path).map_err(io_error(&path))?;
-            if metadata.is_dir() {
-                pending.push(path);
-            } else if metadata.is_file() {
-                let relative = path
-                    .strip_prefix(root)
-                    .map_err(|_| PublishError::NonUtf8Path(path.display().to_string()))?;
-                let relative = relative
-                    .to_str()
-                    .ok_or_else(|| PublishError::NonUtf8Path(path.display().to_string()))?
-                    .replace(std::path::MAIN_SEPARATOR, "/");
-                files.push(SourceFile {
-                    absolute: path,
-                    relative,
-                });
-            }
-        }
-    }
-    files.sort_by(|a, b| a.relative.cmp(&b.relative));
-    Ok(files)
-}
-
-/// The directory the checkpoint's files live in, and the files themselves.
-fn sources(path: &Path) -> Result<(PathBuf, Vec<SourceFile>), PublishError> {
-    let absolute = std::fs::canonicalize(path).map_err(io_error(path))?;
-    let metadata = std::fs::metadata(&absolute).map_err(io_error(path))?;
-    if metadata.is_dir() {
-        let files = list_files(&absolute)?;
-        if files.is_empty() {
-            return Err(PublishError::Empty(path.display().to_string()));
-        }
-        return Ok((absolute, files));
-    }
-    let name = absolute
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| PublishError::NonUtf8Path(path.display().to_string()))?
-        .to_owned();
-    let root = absolute
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("/"));
-    Ok((
-        root,
-        vec![SourceFile {
-            absolute,
-            relative: name,
-        }],
-    ))
-}
-
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -152,13 +118,14 @@ fn now_ms() -> u64 {
 }
 
 /// Chunks, hashes and signs the checkpoint at `request.path`, records it in `store` as
-/// held and complete, and makes the model's next name record.
+/// held and complete, and makes the model's next name record; symbolic links out of the
+/// published directory are refused unless `request.follow_symlinks`.
 pub fn publish(
     store: &Store,
     key: &SigningKey,
     request: &PublishRequest,
 ) -> Result<Published, PublishError> {
-    let (root, files) = sources(&request.path)?;
+    let (root, files) = sources::sources(&request.path, request.follow_symlinks)?;
     let mut entries = Vec::with_capacity(files.len());
     let mut locations = Vec::new();
     for file in &files {
@@ -237,6 +204,7 @@ mod tests {
             tag: Some("v1".into()),
             parent: None,
             metadata: BTreeMap::new(),
+            follow_symlinks: false,
         };
         let signed = publish(&store, &key, &request).expect("publish").manifest;
         let paths: Vec<&str> = signed
@@ -278,6 +246,7 @@ mod tests {
             tag: None,
             parent: None,
             metadata: BTreeMap::new(),
+            follow_symlinks: false,
         };
         let err = publish(&store, &key, &request).expect_err("missing");
         assert!(err.to_string().contains("cannot read"), "{err}");

@@ -7,16 +7,18 @@
 //! - Any other file is cut into pieces of exactly [`MAX_CHUNK_SIZE`] bytes, the last one
 //!   shorter. An empty file has no chunks.
 //!
-//! The header is parsed with the `safetensors` library, which also checks that the tensors
-//! cover the data region exactly; a malformed header is a [`ChunkError::Safetensors`].
+//! Whether a safetensors file is accepted at all is decided by
+//! [`safetensors_header::accept`](crate::safetensors_header::accept): a malformed file is a
+//! [`ChunkError::Safetensors`], a valid one over a manifest limit a [`ChunkError::Limit`].
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
 use crate::id::Id;
-use crate::limits::{MAX_CHUNK_SIZE, MAX_SAFETENSORS_HEADER};
+use crate::limits::MAX_CHUNK_SIZE;
 use crate::manifest::{ChunkRef, TensorEntry};
+use crate::safetensors_header::{self, Refusal};
 
 /// Why a file could not be chunked.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,14 @@ pub enum ChunkError {
         /// The file.
         path: String,
         /// What is wrong with it.
+        reason: String,
+    },
+    /// The file is valid safetensors but breaks a limit of the manifest.
+    #[error("{path}: {reason}")]
+    Limit {
+        /// The file.
+        path: String,
+        /// Which limit, naming the tensor.
         reason: String,
     },
     /// The file changed size while it was being read.
@@ -128,96 +138,67 @@ pub fn plain_layout(size: u64) -> Layout {
 
 /// The layout of a safetensors file given its first bytes: `head` must hold at least the
 /// 8-byte length and the whole JSON header. `size` is the size of the whole file.
-pub fn safetensors_layout(head: &[u8], size: u64) -> Result<Layout, String> {
-    let Some(length_bytes) = head.get(..8) else {
-        return Err(format!(
-            "file is {size} bytes, shorter than the 8-byte header length"
-        ));
-    };
-    let mut length = [0u8; 8];
-    length.copy_from_slice(length_bytes);
-    let header_len = u64::from_le_bytes(length);
-    if header_len > MAX_SAFETENSORS_HEADER {
-        return Err(format!(
-            "header length {header_len} is over the limit of {MAX_SAFETENSORS_HEADER}"
-        ));
-    }
-    let data_start = 8 + header_len;
-    if data_start > size {
-        return Err(format!(
-            "header length {header_len} runs past the end of the {size}-byte file"
-        ));
-    }
-    let Some(json) = head.get(8..data_start as usize) else {
-        return Err("header bytes missing".to_owned());
-    };
-    let metadata: safetensors::tensor::Metadata =
-        serde_json::from_slice(json).map_err(|e| format!("header: {e}"))?;
-    let data_len = metadata.data_len() as u64;
-    if data_start + data_len != size {
-        return Err(format!(
-            "tensors cover {data_len} bytes after the header but the file has {} there",
-            size - data_start
-        ));
-    }
-    // File order; empty tensors that share an offset are ordered by name, so the same file
-    // always gives the same manifest.
-    let mut tensors: Vec<(String, &safetensors::tensor::TensorInfo)> =
-        metadata.tensors().into_iter().collect();
-    tensors.sort_by(|(a_name, a), (b_name, b)| {
-        a.data_offsets
-            .cmp(&b.data_offsets)
-            .then_with(|| a_name.cmp(b_name))
-    });
+pub fn safetensors_layout(head: &[u8], size: u64) -> Result<Layout, Refusal> {
+    let header = safetensors_header::accept(head, size)?;
     let mut layout = Layout::default();
-    split_region(0, data_start, &mut layout.pieces);
-    for (name, info) in tensors {
-        let (begin, end) = info.data_offsets;
-        let first_chunk = layout.pieces.len() as u32;
+    split_region(0, header.data_start, &mut layout.pieces);
+    for tensor in header.tensors {
+        let first_chunk = chunk_index(layout.pieces.len())?;
         split_region(
-            data_start + begin as u64,
-            (end - begin) as u64,
+            header.data_start + tensor.begin,
+            tensor.end - tensor.begin,
             &mut layout.pieces,
         );
         layout.tensors.push(TensorLayout {
-            name,
-            dtype: format!("{:?}", info.dtype),
-            shape: info.shape.iter().map(|&d| d as u64).collect(),
+            name: tensor.name,
+            dtype: tensor.dtype,
+            shape: tensor.shape,
             first_chunk,
-            chunk_count: layout.pieces.len() as u32 - first_chunk,
+            chunk_count: chunk_index(layout.pieces.len())? - first_chunk,
         });
     }
     Ok(layout)
 }
 
-/// Reads the layout of the file at `path` (named `display` in errors).
+/// A chunk index as the manifest stores it (`u32`).
+fn chunk_index(index: usize) -> Result<u32, Refusal> {
+    u32::try_from(index).map_err(|_| {
+        Refusal::Limit(format!(
+            "more than {} chunks, more than a manifest can index",
+            u32::MAX
+        ))
+    })
+}
+
+/// Reads the layout of `file`, `size` bytes long (named `display` in errors, which also
+/// decides whether it is chunked as safetensors).
 pub fn layout_of(file: &mut File, display: &str, size: u64) -> Result<Layout, ChunkError> {
     if !is_safetensors(display) {
         return Ok(plain_layout(size));
     }
-    let bad = |reason: String| ChunkError::Safetensors {
-        path: display.to_owned(),
-        reason,
+    let refused = |refusal: Refusal| match refusal {
+        Refusal::Malformed(reason) => ChunkError::Safetensors {
+            path: display.to_owned(),
+            reason,
+        },
+        Refusal::Limit(reason) => ChunkError::Limit {
+            path: display.to_owned(),
+            reason,
+        },
     };
     let io = |source| ChunkError::Io {
         path: display.to_owned(),
         source,
     };
     let mut length = [0u8; 8];
-    if size < 8 {
-        return Err(bad(format!(
-            "file is {size} bytes, shorter than the 8-byte header length"
-        )));
-    }
-    file.read_exact(&mut length).map_err(io)?;
-    let header_len = u64::from_le_bytes(length);
-    if header_len > MAX_SAFETENSORS_HEADER || 8 + header_len > size {
-        return safetensors_layout(&length, size).map_err(bad);
-    }
+    let read = size.min(8) as usize;
+    file.read_exact(&mut length[..read]).map_err(io)?;
+    let header_len = safetensors_header::header_len(&length[..read], size).map_err(refused)?;
+    // header_len <= MAX_SAFETENSORS_HEADER, so it fits in memory and in usize.
     let mut head = length.to_vec();
     head.resize(8 + header_len as usize, 0);
     file.read_exact(&mut head[8..]).map_err(io)?;
-    safetensors_layout(&head, size).map_err(bad)
+    safetensors_layout(&head, size).map_err(refused)
 }
 
 /// Chunks and hashes the file at `path` in one streaming pass (the chunk ids and the whole

@@ -19,6 +19,8 @@
 //! - [`trust`]: the text form of publisher keys and the checks a key must pass.
 //! - [`wire`]: the exchange protocol's messages and their framing limits.
 //! - [`dht`]: the DHT protocol name and record keys.
+//! - [`safetensors_header`]: whether a safetensors file can be published: the library's
+//!   parse, then the manifest's limits.
 //! - [`path`]: safe relative paths inside a manifest.
 //! - [`limits`]: every size limit in one place.
 //!
@@ -28,6 +30,7 @@
 //! [`signed::RecordError`]); nothing here does I/O except
 //! [`chunking`], which reads the file it is asked to chunk.
 
+mod bounded;
 pub mod chunking;
 pub mod dht;
 pub mod envelope;
@@ -38,6 +41,7 @@ pub mod name_record;
 pub mod path;
 pub mod retraction;
 pub mod rotation;
+pub mod safetensors_header;
 pub mod signed;
 pub mod trust;
 pub mod vouch;

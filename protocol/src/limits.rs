@@ -35,8 +35,20 @@ pub const MAX_METADATA_VALUE_LEN: usize = 4096;
 /// Most bytes in a tensor name or dtype string.
 pub const MAX_TENSOR_NAME_LEN: usize = 1024;
 
-/// Most dimensions in a tensor shape.
+/// Most dimensions in a tensor shape. Every dimension is a `u64` once decoded (eight bytes
+/// of memory from as little as one byte on the wire), so the decoder refuses a longer shape
+/// before it reads one.
 pub const MAX_TENSOR_RANK: usize = 16;
+
+/// Most tensors listed for one file of a manifest (2^18). The decoder refuses a longer list
+/// before it reads one entry: a tensor entry is as small as seven bytes on the wire but
+/// about a hundred and fifty in memory.
+pub const MAX_TENSORS_PER_FILE: usize = 1 << 18;
+
+/// Most tensors listed in one manifest, over all its files (2^20); with
+/// [`MAX_TENSORS_PER_FILE`] it bounds the memory a decoded manifest takes, however its
+/// tensors are spread over files.
+pub const MAX_TENSORS: usize = 1 << 20;
 
 /// Most ids in one want-have, want-block, have, dont-have or cancel message.
 pub const MAX_IDS_PER_MESSAGE: usize = 1024;

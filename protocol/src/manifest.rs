@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashSet};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
+use crate::bounded;
 use crate::chunking::is_safetensors;
 use crate::envelope::{self, EnvelopeError};
 use crate::id::Id;
@@ -47,8 +48,10 @@ pub struct Manifest {
     /// Creation time, milliseconds since the Unix epoch.
     pub created_ms: u64,
     /// Free-form metadata (license, training step, tokens seen), sorted by key.
+    #[serde(deserialize_with = "bounded::metadata")]
     pub metadata: BTreeMap<String, String>,
     /// The files, in the order the publisher listed them.
+    #[serde(deserialize_with = "bounded::files")]
     pub files: Vec<FileEntry>,
 }
 
@@ -64,6 +67,7 @@ pub struct FileEntry {
     /// The chunks, in file order; their lengths add up to `size`.
     pub chunks: Vec<ChunkRef>,
     /// For a safetensors file, its tensors in file order; empty otherwise.
+    #[serde(deserialize_with = "bounded::tensors")]
     pub tensors: Vec<TensorEntry>,
 }
 
@@ -84,6 +88,7 @@ pub struct TensorEntry {
     /// Its dtype as the header spells it (`BF16`, `F32`, ...).
     pub dtype: String,
     /// Its shape.
+    #[serde(deserialize_with = "bounded::shape")]
     pub shape: Vec<u64>,
     /// Index of its first chunk in the file's chunk list.
     pub first_chunk: u32,
@@ -163,6 +168,12 @@ impl Manifest {
             return Err(invalid(format!(
                 "{} files, over the limit of {MAX_FILES}",
                 self.files.len()
+            )));
+        }
+        let tensors: usize = self.files.iter().map(|f| f.tensors.len()).sum();
+        if tensors > MAX_TENSORS {
+            return Err(invalid(format!(
+                "{tensors} tensors, over the limit of {MAX_TENSORS}"
             )));
         }
         let mut paths = HashSet::with_capacity(self.files.len());
@@ -264,6 +275,12 @@ impl FileEntry {
             }
             return Ok(());
         }
+        if self.tensors.len() > MAX_TENSORS_PER_FILE {
+            return Err(invalid(format!(
+                "{path}: {} tensors, over the limit of {MAX_TENSORS_PER_FILE} per file",
+                self.tensors.len()
+            )));
+        }
         let mut next_free = 0u64;
         for tensor in &self.tensors {
             if tensor.name.is_empty() || tensor.name.len() > MAX_TENSOR_NAME_LEN {
@@ -340,8 +357,9 @@ impl SignedManifest {
             return Err(ManifestError::TooLarge(bytes.len()));
         }
         let envelope = envelope::open(&bytes, MANIFEST_MAGIC, MANIFEST_VERSION)?;
+        bounded::clear_refusal();
         let (manifest, rest): (Manifest, &[u8]) = postcard::take_from_bytes(envelope.body)
-            .map_err(|e| ManifestError::Decode(e.to_string()))?;
+            .map_err(|e| ManifestError::Decode(bounded::take_refusal().unwrap_or(e.to_string())))?;
         if !rest.is_empty() {
             return Err(ManifestError::Decode(format!(
                 "{} bytes left over after the body",

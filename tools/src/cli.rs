@@ -210,6 +210,10 @@ pub struct PublishArgs {
     /// Metadata entry (repeatable), e.g. --meta license=apache-2.0.
     #[arg(long = "meta", value_name = "KEY=VALUE")]
     pub metadata: Vec<String>,
+    /// Follow symbolic links whose targets lie outside PATH (by default they are refused;
+    /// a Hugging Face cache snapshot's links into its repository's blobs are always followed).
+    #[arg(long)]
+    pub follow_symlinks: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -222,6 +222,7 @@ async fn publish(
         tag: body.tag,
         parent,
         metadata: body.metadata.into_iter().collect::<BTreeMap<_, _>>(),
+        follow_symlinks: body.follow_symlinks,
     };
     Ok(Json(PublishOutcome::from(
         &state.node.publish(request).await?,

@@ -59,6 +59,9 @@ pub struct PublishBody {
     /// Free-form metadata.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// Follow symbolic links out of the published directory.
+    #[serde(default)]
+    pub follow_symlinks: bool,
 }
 
 /// What publishing did.

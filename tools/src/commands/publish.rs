@@ -47,7 +47,11 @@ fn readers(home: &Home, aliases: &[String]) -> Result<String> {
 }
 
 pub async fn run(home: &Home, args: PublishArgs) -> Result<()> {
-    let path = std::fs::canonicalize(&args.path)
+    // Absolute but with links kept: a file named by a link is published under the link's
+    // name, and the publish applies the rule on links itself.
+    std::fs::metadata(&args.path)
+        .with_context(|| format!("cannot read {}", args.path.display()))?;
+    let path = std::path::absolute(&args.path)
         .with_context(|| format!("cannot read {}", args.path.display()))?;
     let parent = args
         .parent
@@ -66,6 +70,7 @@ pub async fn run(home: &Home, args: PublishArgs) -> Result<()> {
                 tag: args.tag,
                 parent: args.parent,
                 metadata,
+                follow_symlinks: args.follow_symlinks,
             };
             client.post("/v1/publish", &body).await?
         }
@@ -78,6 +83,7 @@ pub async fn run(home: &Home, args: PublishArgs) -> Result<()> {
                 tag: args.tag,
                 parent,
                 metadata,
+                follow_symlinks: args.follow_symlinks,
             };
             let started = Instant::now();
             let published =
