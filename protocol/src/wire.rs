@@ -190,7 +190,31 @@ impl Message {
     /// Encodes the message (without the length prefix) after checking its limits.
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
         self.check_limits()?;
-        postcard::to_stdvec(self).map_err(|e| WireError::Malformed(e.to_string()))
+        // Room for the payload up front: a block is encoded without growing its buffer.
+        let room = match self {
+            Message::Block { data, .. } => data.len() + 48,
+            Message::Manifest { bytes, .. } => bytes.len() + 48,
+            _ => 256,
+        };
+        postcard::to_extend(self, Vec::with_capacity(room))
+            .map_err(|e| WireError::Malformed(e.to_string()))
+    }
+
+    /// Decodes one frame's payload exactly as [`Message::decode`] does, taking a block's data
+    /// as a slice of `frame` rather than a copy of it.
+    pub fn decode_shared(frame: Bytes) -> Result<Self, WireError> {
+        match raw_block(&frame) {
+            Some((id, data)) => {
+                let message = Message::Block {
+                    id,
+                    encoding: BlockEncoding::Raw,
+                    data: frame.slice(data),
+                };
+                message.check_limits()?;
+                Ok(message)
+            }
+            None => Self::decode(&frame),
+        }
     }
 
     /// Decodes one frame's payload, refusing trailing bytes and messages over their limits.
@@ -209,6 +233,35 @@ impl Message {
         message.check_limits()?;
         Ok(message)
     }
+}
+
+/// The variant index of [`Message::Block`]: a block frame's first byte.
+const BLOCK_INDEX: u8 = 4;
+
+/// A frame that is exactly a raw block in canonical form (variant index, 32-byte id,
+/// encoding `Raw`, a minimal varint length, then that many bytes and nothing after): its id
+/// and where its data lies. `None` for anything else, which the general decoder handles.
+fn raw_block(frame: &[u8]) -> Option<(Id, std::ops::Range<usize>)> {
+    const ID_END: usize = 1 + 32;
+    if frame.first() != Some(&BLOCK_INDEX) || frame.get(ID_END) != Some(&0) {
+        return None;
+    }
+    let id: [u8; 32] = frame.get(1..ID_END)?.try_into().ok()?;
+    let mut len: usize = 0;
+    let mut at = ID_END + 1;
+    for shift in (0..35).step_by(7) {
+        let byte = *frame.get(at)?;
+        at += 1;
+        len |= usize::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            // Minimal: no final zero byte after the first.
+            if byte == 0 && shift > 0 {
+                return None;
+            }
+            return (frame.len().checked_sub(at)? == len).then_some((Id(id), at..frame.len()));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -263,6 +316,31 @@ mod tests {
         #[test]
         fn arbitrary_frames_never_panic(frame in proptest::collection::vec(any::<u8>(), 0..256)) {
             let _ = Message::decode(&frame);
+        }
+
+        #[test]
+        fn shared_decoding_agrees_with_decoding(message in arb_message()) {
+            let frame = message.encode().expect("encodes");
+            prop_assert_eq!(
+                Message::decode_shared(Bytes::from(frame.clone())),
+                Message::decode(&frame)
+            );
+        }
+
+        #[test]
+        fn shared_decoding_agrees_on_any_block_frame(
+            tail in proptest::collection::vec(any::<u8>(), 0..64),
+            len in proptest::collection::vec(any::<u8>(), 0..6),
+        ) {
+            // A block's index and id, then arbitrary encoding, length and data bytes.
+            let mut frame = vec![BLOCK_INDEX];
+            frame.extend([7u8; 32]);
+            frame.extend(len);
+            frame.extend(tail);
+            prop_assert_eq!(
+                Message::decode_shared(Bytes::from(frame.clone())),
+                Message::decode(&frame)
+            );
         }
 
         #[test]

@@ -62,7 +62,7 @@ impl MessageReader {
         Some(
             frame
                 .map_err(CodecError::from)
-                .and_then(|frame| Message::decode(&frame).map_err(CodecError::from)),
+                .and_then(|frame| Message::decode_shared(frame.freeze()).map_err(CodecError::from)),
         )
     }
 }

@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io;
+use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -38,10 +39,20 @@ pub fn read_chunk(id: &Id, location: &ChunkLocation) -> Result<Vec<u8>, ChunkRea
         path: location.path.clone(),
         source,
     };
-    let file = File::open(&location.path).map_err(io)?;
-    let mut bytes = vec![0u8; location.len as usize];
-    file.read_exact_at(&mut bytes, location.offset)
+    let mut file = File::open(&location.path).map_err(io)?;
+    file.seek(SeekFrom::Start(location.offset)).map_err(io)?;
+    // Read into fresh capacity rather than a zeroed buffer.
+    let len = location.len as usize;
+    let mut bytes = Vec::with_capacity(len);
+    file.take(u64::from(location.len))
+        .read_to_end(&mut bytes)
         .map_err(io)?;
+    if bytes.len() != len {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("the file ends before the chunk's {len} bytes"),
+        )));
+    }
     if Id::of(&bytes) != *id {
         return Err(ChunkReadError::Changed {
             path: location.path.clone(),

@@ -339,3 +339,71 @@ impl Round {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_asking(peer: PeerId, id: Id) -> Round {
+        let mut round = Round::new(id, Instant::now() + Duration::from_secs(60));
+        round.asked.insert(peer);
+        round
+    }
+
+    #[test]
+    fn a_stream_that_closes_is_reported_whoever_was_asked() {
+        let id = Id::of(b"checkpoint");
+        let (asked, other) = (PeerId::random(), PeerId::random());
+        let round = round_asking(asked, id);
+        // Another holder's stream closing while the round waits is not lost: the round
+        // removes that session, so it cannot stay behind as a holder that is gone.
+        assert_eq!(
+            round.classify(SessionEvent::Closed(other, Some("reset".into()))),
+            Reply::Closed(other, Some("reset".into()))
+        );
+        assert_eq!(
+            round.classify(SessionEvent::Closed(asked, None)),
+            Reply::Closed(asked, None)
+        );
+    }
+
+    #[test]
+    fn only_answers_from_asked_holders_about_the_id_count() {
+        let id = Id::of(b"checkpoint");
+        let elsewhere = Id::of(b"another");
+        let (asked, other) = (PeerId::random(), PeerId::random());
+        let round = round_asking(asked, id);
+        let manifest = |from, about| {
+            SessionEvent::Message(
+                from,
+                Message::Manifest {
+                    id: about,
+                    bytes: Bytes::from_static(b"bytes"),
+                },
+            )
+        };
+        assert_eq!(
+            round.classify(manifest(asked, id)),
+            Reply::Manifest(asked, Bytes::from_static(b"bytes"))
+        );
+        assert_eq!(round.classify(manifest(other, id)), Reply::Unrelated);
+        assert_eq!(round.classify(manifest(asked, elsewhere)), Reply::Unrelated);
+        let dont_have = |ids| SessionEvent::Message(asked, Message::DontHave { ids });
+        assert!(matches!(
+            round.classify(dont_have(vec![elsewhere, id])),
+            Reply::Refusal(p, _) if p == asked
+        ));
+        assert_eq!(round.classify(dont_have(vec![elsewhere])), Reply::Unrelated);
+        let refused = SessionEvent::Message(
+            asked,
+            Message::Refused {
+                id,
+                reason: "not authorized".into(),
+            },
+        );
+        assert_eq!(
+            round.classify(refused),
+            Reply::Refusal(asked, "not authorized".into())
+        );
+    }
+}
