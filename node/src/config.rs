@@ -52,6 +52,9 @@ pub struct Config {
     pub peer_stall_timeout: Duration,
     /// Block requests kept in flight to each peer during a fetch.
     pub requests_in_flight: usize,
+    /// Streams to each holder during a fetch, each on a connection of its own, so that
+    /// encryption and multiplexing of one holder's blocks spread over cores (1 to 4).
+    pub streams_per_holder: usize,
     /// Most bytes per second served to all peers together (unlimited when absent).
     pub upload_limit: Option<Rate>,
     /// Most bytes per second fetched from all peers together (unlimited when absent).
@@ -76,6 +79,7 @@ impl Default for Config {
             fetch_timeout: Duration::from_secs(60),
             peer_stall_timeout: Duration::from_secs(30),
             requests_in_flight: 32,
+            streams_per_holder: default_streams_per_holder(),
             upload_limit: None,
             download_limit: None,
             network_key: None,
@@ -126,6 +130,11 @@ impl Config {
              # Block requests kept in flight to each peer during a fetch.\n\
              requests_in_flight = {window}\n\
              \n\
+             # Streams to each holder during a fetch, each on a connection of its own, so\n\
+             # one holder's transfer spreads over cores (1 to 4; default: a quarter of\n\
+             # this machine's cores, at least 1 and at most 4).\n\
+             # streams_per_holder = 4\n\
+             \n\
              # Bytes per second served to / fetched from all peers together; unlimited when\n\
              # absent. Units such as KiB, MiB, GiB, MB, GB.\n\
              # upload_limit = \"50MiB\"\n\
@@ -142,6 +151,16 @@ impl Config {
             window = defaults.requests_in_flight,
         )
     }
+}
+
+/// Most streams to one holder: as many connections as the exchange spreads over.
+pub const MAX_STREAMS_PER_HOLDER: usize = crate::network::exchange_streams::MAX_SPREAD_CONNECTIONS;
+
+/// A quarter of the machine's cores, 1 to 4: one holder's transfer then uses a few cores
+/// and leaves the rest to other transfers, hashing and writing.
+pub fn default_streams_per_holder() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    (cores / 4).clamp(1, 4)
 }
 
 /// Durations in the config file are written as text such as `"30s"` or `"1h"`.

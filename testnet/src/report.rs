@@ -49,6 +49,10 @@ pub struct Fetched {
     /// Bytes of verified blocks received from each peer.
     #[serde(default)]
     pub bytes_by_peer: std::collections::BTreeMap<String, u64>,
+    /// Holder streams that ended with an error during the fetch.
+    pub stream_resets: u32,
+    /// Rounds of manifest requests beyond the first.
+    pub retry_rounds: u32,
 }
 
 /// `ostrom fetch --json` on failure: its last stdout line.

@@ -38,7 +38,7 @@ pub enum Command {
     /// List the checkpoints this node knows.
     Ls(JsonFlag),
     /// Bytes of blocks the running node sent to and received from each peer since it
-    /// started.
+    /// started, and the exchange streams it accepted and opened.
     Traffic(JsonFlag),
     /// Show one checkpoint (by checkpoint id or file id).
     Show(ShowArgs),

@@ -45,6 +45,7 @@ impl From<&TrafficSnapshot> for TrafficInfo {
             uploaded: snapshot.total.uploaded,
             downloaded: snapshot.total.downloaded,
             peers,
+            streams: Default::default(),
         }
     }
 }

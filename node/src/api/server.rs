@@ -153,7 +153,9 @@ async fn info(State(state): State<ApiState>) -> Json<NodeInfo> {
 
 async fn traffic(State(state): State<ApiState>, headers: HeaderMap) -> ApiResult<TrafficInfo> {
     check_token(&state, &headers)?;
-    Ok(Json(TrafficInfo::from(&state.node.traffic())))
+    let mut traffic = TrafficInfo::from(&state.node.traffic());
+    traffic.streams = state.node.network().exchange_stream_counts();
+    Ok(Json(traffic))
 }
 
 async fn list(State(state): State<ApiState>) -> ApiResult<Vec<CheckpointSummary>> {

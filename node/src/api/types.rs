@@ -43,6 +43,9 @@ pub struct TrafficInfo {
     pub downloaded: u64,
     /// Each peer, busiest first (and `others` last, when any).
     pub peers: Vec<PeerTrafficInfo>,
+    /// Exchange streams accepted, opened and refused since the node started.
+    #[serde(default)]
+    pub streams: crate::network::exchange_streams::ExchangeStreamCounts,
 }
 
 /// `POST /v1/publish` request.

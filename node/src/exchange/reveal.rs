@@ -9,11 +9,15 @@
 //! lone requester still always knows enough chunks to keep its window full, while several
 //! requesters are each given different chunks, which they then trade among themselves.
 //!
-//! Pure bookkeeping: the server's stream task calls it and sends the `Have`s it returns.
+//! A requester may spread its requests over several streams (and connections) to one
+//! server; its reveals are kept per requester, shared by all its streams ([`RevealBook`]).
+//!
+//! Pure bookkeeping: the server's stream tasks call it and send the `Have`s it returns.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
+use libp2p::PeerId;
 use ostrom_protocol::Id;
 
 /// Chunks revealed to a stream beyond those it has asked for: more than a fetcher's request
@@ -50,7 +54,66 @@ impl RevealCounts {
     }
 }
 
-/// One stream's reveals.
+/// Every requester's reveals, over the whole node: each requester's are shared by its
+/// streams and forgotten when the last of them ends. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct RevealBook {
+    counts: RevealCounts,
+    peers: Arc<Mutex<HashMap<PeerId, Weak<Mutex<Reveals>>>>>,
+}
+
+impl RevealBook {
+    /// The reveals of `peer`, shared with its other open streams; `capacity` bounds the
+    /// chunks kept back for it.
+    pub fn of(&self, peer: PeerId, capacity: usize) -> PeerReveals {
+        let reveals = match self.peers.lock() {
+            Ok(mut peers) => {
+                peers.retain(|_, reveals| reveals.strong_count() > 0);
+                match peers.get(&peer).and_then(Weak::upgrade) {
+                    Some(reveals) => reveals,
+                    None => {
+                        let reveals = Arc::new(Mutex::new(Reveals::new(capacity)));
+                        peers.insert(peer, Arc::downgrade(&reveals));
+                        reveals
+                    }
+                }
+            }
+            Err(_) => Arc::new(Mutex::new(Reveals::new(capacity))),
+        };
+        PeerReveals {
+            reveals,
+            counts: self.counts.clone(),
+        }
+    }
+}
+
+/// One requester's reveals, as one of its streams sees them.
+pub struct PeerReveals {
+    reveals: Arc<Mutex<Reveals>>,
+    counts: RevealCounts,
+}
+
+impl PeerReveals {
+    /// See [`Reveals::asked`].
+    pub fn asked(&self, held: Vec<Id>) -> Vec<Id> {
+        self.reveals
+            .lock()
+            .map(|mut reveals| reveals.asked(held, &self.counts))
+            .unwrap_or_default()
+    }
+
+    /// [`Reveals::requested`] for each of `ids`.
+    pub fn requested(&self, ids: &[Id]) -> Vec<Id> {
+        let Ok(mut reveals) = self.reveals.lock() else {
+            return Vec::new();
+        };
+        ids.iter()
+            .flat_map(|id| reveals.requested(id, &self.counts))
+            .collect()
+    }
+}
+
+/// One requester's reveals.
 #[derive(Default)]
 pub struct Reveals {
     /// Held chunks the requester asked about and was not told of yet, in its order.
@@ -172,6 +235,24 @@ mod tests {
         };
         assert!(stream.requested(&last, &counts).is_empty());
         assert!(stream.hidden.is_empty());
+    }
+
+    #[test]
+    fn a_requesters_streams_share_its_reveals_until_the_last_ends() {
+        let book = RevealBook::default();
+        let peer = PeerId::random();
+        let first = book.of(peer, 1 << 20);
+        let second = book.of(peer, 1 << 20);
+        let all = chunks(AHEAD as u32 + 10);
+        let revealed = first.asked(all.clone());
+        assert_eq!(revealed.len(), AHEAD);
+        // Requests on another stream of the same requester reveal more.
+        let more = second.requested(&revealed[..5]);
+        assert_eq!(more.len(), 5);
+        drop((first, second));
+        // A new stream after the last one ended starts afresh.
+        assert!(book.of(peer, 1 << 20).requested(&all).is_empty());
+        assert_eq!(book.peers.lock().map(|p| p.len()).unwrap_or(0), 1);
     }
 
     #[test]

@@ -32,7 +32,7 @@ use tokio_util::task::TaskTracker;
 
 use super::codec::{self, CodecError, MessageWriter};
 use super::misbehave::Misbehavior;
-use super::reveal::{RevealCounts, Reveals};
+use super::reveal::{PeerReveals, RevealBook};
 use crate::membership::{now_ms, verified_labs};
 use crate::network::exchange_streams::InboundStream;
 use crate::network::NetworkHandle;
@@ -62,8 +62,8 @@ pub struct ServeContext {
     pub misbehavior: Misbehavior,
     /// The node's upload limit.
     pub upload: RateLimit,
-    /// How often each chunk was revealed to a requester, over all streams.
-    pub reveal_counts: RevealCounts,
+    /// Which held chunks each requester was told of (super-seeding).
+    pub reveals: RevealBook,
     /// Where the bytes of blocks sent are counted.
     pub traffic: Traffic,
 }
@@ -127,8 +127,8 @@ struct Responder {
     context: ServeContext,
     cancelled: Cancelled,
     wantlist: HashSet<Id>,
-    /// Held chunks the peer asked about, told of a few at a time.
-    reveals: Reveals,
+    /// Held chunks the peer asked about, told of a few at a time (shared by its streams).
+    reveals: PeerReveals,
     /// The labs whose vouches for this peer it presented and that checked out.
     labs: HashSet<[u8; 32]>,
 }
@@ -170,13 +170,14 @@ async fn serve_stream(
         }
     };
     let mut added = context.store.subscribe_added();
+    let reveals = context.reveals.of(peer, MAX_WANTLIST);
     let mut responder = Responder {
         peer,
         writer,
         context,
         cancelled,
         wantlist: HashSet::new(),
-        reveals: Reveals::new(MAX_WANTLIST),
+        reveals,
         labs: HashSet::new(),
     };
     let write_side = async move {
@@ -273,7 +274,7 @@ impl Responder {
             Message::WantHave { ids } => {
                 let (have, dont_have): (Vec<Id>, Vec<Id>) =
                     ids.into_iter().partition(|id| self.holds(id));
-                let revealed = self.reveals.asked(have, &self.context.reveal_counts);
+                let revealed = self.reveals.asked(have);
                 self.send_haves(revealed).await?;
                 if !dont_have.is_empty() {
                     if self.wantlist.len() + dont_have.len() <= MAX_WANTLIST {
@@ -352,10 +353,7 @@ impl Responder {
 
     /// Tells the peer about further held chunks now that it asked for `ids`.
     async fn reveal_after_requests(&mut self, ids: &[Id]) -> Result<(), CodecError> {
-        let mut revealed = Vec::new();
-        for id in ids {
-            revealed.extend(self.reveals.requested(id, &self.context.reveal_counts));
-        }
+        let revealed = self.reveals.requested(ids);
         self.send_haves(revealed).await
     }
 

@@ -1,10 +1,10 @@
-//! One long-lived exchange stream to one holder during a fetch: the sending half stays with
-//! the fetch engine, and a task forwards everything the holder sends as [`SessionEvent`]s.
+//! The exchange streams to one holder during a fetch: the sending halves stay with the fetch
+//! engine, and a task per stream forwards everything the holder sends as [`SessionEvent`]s.
 //! That task also hashes every block it receives, so verification runs beside the fetch
 //! loop rather than in it.
 
 use bytes::Bytes;
-use libp2p::PeerId;
+use libp2p::{PeerId, Stream};
 use ostrom_protocol::wire::{BlockEncoding, Message};
 use ostrom_protocol::Id;
 use tokio::sync::mpsc;
@@ -33,12 +33,26 @@ pub enum SessionEvent {
     Closed(PeerId, Option<String>),
 }
 
-/// The fetch engine's side of one stream to a holder.
+/// The fetch engine's side of the streams to one holder: the first, opened with
+/// [`Session::open`], and any added with [`Session::open_lane`], each on a connection of
+/// its own. Block requests go round the streams; everything else goes on the first.
 pub struct Session {
     /// The holder.
     pub peer: PeerId,
+    lanes: Vec<Lane>,
+    next: usize,
+}
+
+/// One stream of a session: its sending half and the task reading the other.
+pub struct Lane {
     writer: MessageWriter,
     reader: JoinHandle<()>,
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 impl Session {
@@ -51,6 +65,71 @@ impl Session {
         vouches: &[Bytes],
     ) -> Result<Self, NetworkError> {
         let stream = network.open_exchange_stream(peer).await?;
+        let lane = Lane::start(peer, stream, events, vouches).await?;
+        Ok(Self {
+            peer,
+            lanes: vec![lane],
+            next: 0,
+        })
+    }
+
+    /// Opens one more stream to `peer`, on a new connection where the exchange allows, for
+    /// [`Session::add_lane`].
+    pub async fn open_lane(
+        network: &NetworkHandle,
+        peer: PeerId,
+        events: mpsc::Sender<SessionEvent>,
+        vouches: &[Bytes],
+    ) -> Result<Lane, NetworkError> {
+        let stream = network.open_exchange_stream_on_new_connection(peer).await?;
+        Lane::start(peer, stream, events, vouches).await
+    }
+
+    /// Adds a stream opened with [`Session::open_lane`].
+    pub fn add_lane(&mut self, lane: Lane) {
+        self.lanes.push(lane);
+    }
+
+    /// How many streams the session has.
+    pub fn lanes(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// Sends a message to the holder: a block request on the next stream in turn, a cancel
+    /// on every stream (the blocks it names may have been asked on any), anything else on
+    /// the first.
+    pub async fn send(&mut self, message: &Message) -> Result<(), CodecError> {
+        match message {
+            Message::WantBlock { .. } => {
+                let lane = self.next % self.lanes.len().max(1);
+                self.next = self.next.wrapping_add(1);
+                match self.lanes.get_mut(lane) {
+                    Some(lane) => lane.writer.send(message).await,
+                    None => Ok(()),
+                }
+            }
+            Message::Cancel { .. } => {
+                for lane in &mut self.lanes {
+                    lane.writer.send(message).await?;
+                }
+                Ok(())
+            }
+            _ => match self.lanes.first_mut() {
+                Some(lane) => lane.writer.send(message).await,
+                None => Ok(()),
+            },
+        }
+    }
+}
+
+impl Lane {
+    /// Presents `vouches` on `stream` and starts forwarding what the holder sends on it.
+    async fn start(
+        peer: PeerId,
+        stream: Stream,
+        events: mpsc::Sender<SessionEvent>,
+        vouches: &[Bytes],
+    ) -> Result<Self, NetworkError> {
         let (mut writer, mut reader) = codec::split(stream);
         if !vouches.is_empty() {
             let present = Message::Present {
@@ -78,16 +157,7 @@ impl Session {
             };
             let _ = events.send(SessionEvent::Closed(peer, end)).await;
         });
-        Ok(Self {
-            peer,
-            writer,
-            reader,
-        })
-    }
-
-    /// Sends a message to the holder.
-    pub async fn send(&mut self, message: &Message) -> Result<(), CodecError> {
-        self.writer.send(message).await
+        Ok(Self { writer, reader })
     }
 }
 
@@ -104,11 +174,5 @@ fn received(peer: PeerId, message: Message) -> SessionEvent {
             }
         }
         other => SessionEvent::Message(peer, other),
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        self.reader.abort();
     }
 }

@@ -136,7 +136,7 @@ impl Node {
                 store: store.clone(),
                 misbehavior: options.misbehavior,
                 upload: RateLimit::new(options.upload_limit.or(config.upload_limit)),
-                reveal_counts: Default::default(),
+                reveals: Default::default(),
                 traffic: traffic.clone(),
             },
             shutdown.clone(),
@@ -147,6 +147,9 @@ impl Node {
             store.clone(),
             FetchSettings {
                 requests_in_flight: config.requests_in_flight,
+                streams_per_holder: config
+                    .streams_per_holder
+                    .clamp(1, crate::config::MAX_STREAMS_PER_HOLDER),
                 peer_stall_timeout: config.peer_stall_timeout,
                 download: RateLimit::new(options.download_limit.or(config.download_limit)),
                 home: home.clone(),

@@ -33,5 +33,13 @@ pub async fn run(home: &Home, json: bool) -> Result<()> {
         size(traffic.uploaded),
         size(traffic.downloaded)
     );
+    let streams = &traffic.streams;
+    println!(
+        "exchange streams: {} accepted, {} opened, {} failed to open ({} refused by the peer)",
+        streams.inbound_accepted,
+        streams.outbound_opened,
+        streams.outbound_failed,
+        streams.outbound_refused
+    );
     Ok(())
 }

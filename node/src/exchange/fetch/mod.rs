@@ -42,6 +42,8 @@ use plan::Plan;
 pub struct FetchSettings {
     /// Block requests kept in flight per holder.
     pub requests_in_flight: usize,
+    /// Streams to each holder, each on a connection of its own.
+    pub streams_per_holder: usize,
     /// How long a holder may leave requests unanswered before it is dropped.
     pub peer_stall_timeout: Duration,
     /// The node's download limit.

@@ -17,7 +17,8 @@ use super::manifest::open_sessions;
 use super::plan::Plan;
 use super::schedule::{Action, Budget, Counts, Event, Failure, Limits, Scheduler};
 use super::{FetchError, FetchProgress, FetchSettings};
-use crate::exchange::session::{Session, SessionEvent};
+use crate::config::MAX_STREAMS_PER_HOLDER;
+use crate::exchange::session::{Lane, Session, SessionEvent};
 use crate::network::NetworkHandle;
 use crate::store::Store;
 
@@ -47,6 +48,8 @@ struct Transfer<'a> {
     sessions: HashMap<PeerId, Session>,
     /// Where holder lookups deliver the sessions they open.
     lookups: mpsc::Sender<Vec<Session>>,
+    /// Where further streams to a holder arrive once open.
+    lanes: mpsc::Sender<(PeerId, Lane)>,
     last_progress: Instant,
     done: bool,
 }
@@ -77,6 +80,7 @@ pub(super) async fn run(
         progress_timeout: context.progress_timeout,
     };
     let (lookups, mut found) = mpsc::channel::<Vec<Session>>(1);
+    let (lanes, mut opened_lanes) = mpsc::channel::<(PeerId, Lane)>(MAX_STREAMS_PER_HOLDER);
     let mut transfer = Transfer {
         id,
         plan,
@@ -84,6 +88,7 @@ pub(super) async fn run(
         context,
         sessions: HashMap::new(),
         lookups,
+        lanes,
         last_progress: Instant::now(),
         done: false,
     };
@@ -97,6 +102,11 @@ pub(super) async fn run(
                 Some(event) => transfer.on_session_event(event).await?,
                 // The sender half lives in the context: this does not happen.
                 None => return Err(FetchError::Task("session events ended".into())),
+            },
+            Some((peer, lane)) = opened_lanes.recv() => {
+                if let Some(session) = transfer.sessions.get_mut(&peer) {
+                    session.add_lane(lane);
+                }
             },
             sessions = found.recv() => {
                 let sessions = sessions.unwrap_or_default();
@@ -129,10 +139,43 @@ impl Transfer<'_> {
         if self.sessions.contains_key(&peer) || self.scheduler.is_banned(&peer) {
             return Ok(false);
         }
+        self.widen(&session);
         self.sessions.insert(peer, session);
         let rtt = self.context.network.rtt(&peer);
         self.apply(Event::HolderFound { peer, rtt }, None).await?;
         Ok(true)
+    }
+
+    /// Opens the holder's further streams in the background, up to `streams_per_holder`.
+    fn widen(&self, session: &Session) {
+        let wanted = self
+            .context
+            .settings
+            .streams_per_holder
+            .saturating_sub(session.lanes());
+        if wanted == 0 {
+            return;
+        }
+        let peer = session.peer;
+        let network = self.context.network.clone();
+        let events = self.context.events_tx.clone();
+        let vouches = self.context.vouches.clone();
+        let lanes = self.lanes.clone();
+        tokio::spawn(async move {
+            for _ in 0..wanted {
+                match Session::open_lane(&network, peer, events.clone(), &vouches).await {
+                    Ok(lane) => {
+                        if lanes.send((peer, lane)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::debug!(%peer, %error, "no further stream to holder");
+                        return;
+                    }
+                }
+            }
+        });
     }
 
     async fn measure_rtts(&mut self) -> Result<(), FetchError> {

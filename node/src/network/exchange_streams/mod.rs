@@ -65,7 +65,7 @@ pub const OPEN_TIMEOUT: Duration = Duration::from_secs(20);
 pub const NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How many exchange streams the node has accepted, opened and failed since it started.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ExchangeStreamCounts {
     /// Inbound streams handed to the acceptor.
     pub inbound_accepted: u64,
