@@ -4,10 +4,12 @@
 //! A requester asks with want-have about every chunk it misses. Telling every requester
 //! about every chunk makes them all ask the seeder for the same chunks at first, and the
 //! seeder sends many copies before the requesters can trade. Instead, each stream is told
-//! about a few chunks at a time ([`AHEAD`] more than it has asked for), chosen among those
-//! revealed to the fewest streams so far; every chunk it then asks for reveals another. A
-//! lone requester still always knows enough chunks to keep its window full, while several
-//! requesters are each given different chunks, which they then trade among themselves.
+//! about a few chunks more than it has asked for, chosen among those revealed to the fewest
+//! requesters so far; every chunk it then asks for reveals another. How many more follows
+//! its demand: twice the requests it has waiting here, from [`MIN_AHEAD`] to [`MAX_AHEAD`].
+//! A lone fast requester keeps many requests waiting and so always knows enough chunks to
+//! keep its window full, while requesters sharing a busy server keep few waiting, are each
+//! told of different chunks, and trade them among themselves.
 //!
 //! A requester may spread its requests over several streams (and connections) to one
 //! server; its reveals are kept per requester, shared by all its streams ([`RevealBook`]).
@@ -20,9 +22,11 @@ use std::sync::{Arc, Mutex, Weak};
 use libp2p::PeerId;
 use ostrom_protocol::Id;
 
-/// Chunks revealed to a stream beyond those it has asked for: more than a fetcher's request
-/// window (`requests_in_flight`, 32 by default), so revealing never holds a lone fetcher back.
-pub const AHEAD: usize = 64;
+/// Fewest chunks a requester knows of beyond those it has asked for.
+pub const MIN_AHEAD: usize = 4;
+/// Most chunks a requester knows of beyond those it has asked for: twice a fetcher's largest
+/// request window (`requests_in_flight`, 32 by default).
+pub const MAX_AHEAD: usize = 64;
 /// Most hidden chunks looked at to choose the next one to reveal: every requester sends
 /// its want-haves in an order of its own, so the least revealed chunks are spread over its
 /// list, and this many cover several requesters' first reveals.
@@ -102,11 +106,13 @@ impl PeerReveals {
             .unwrap_or_default()
     }
 
-    /// [`Reveals::requested`] for each of `ids`.
-    pub fn requested(&self, ids: &[Id]) -> Vec<Id> {
+    /// [`Reveals::requested`] for each of `ids`, the requester having `waiting` requests
+    /// not yet answered here.
+    pub fn requested(&self, ids: &[Id], waiting: usize) -> Vec<Id> {
         let Ok(mut reveals) = self.reveals.lock() else {
             return Vec::new();
         };
+        reveals.demand(waiting);
         ids.iter()
             .flat_map(|id| reveals.requested(id, &self.counts))
             .collect()
@@ -122,6 +128,8 @@ pub struct Reveals {
     outstanding: HashSet<Id>,
     /// Most hidden chunks kept; further ones are revealed at once.
     capacity: usize,
+    /// How many chunks beyond those asked for it is told of now.
+    ahead: usize,
 }
 
 impl Reveals {
@@ -129,8 +137,15 @@ impl Reveals {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity,
+            ahead: MIN_AHEAD,
             ..Self::default()
         }
+    }
+
+    /// The requester has `waiting` requests not yet answered: it is told of twice as many
+    /// chunks ahead, within [`MIN_AHEAD`] and [`MAX_AHEAD`].
+    pub fn demand(&mut self, waiting: usize) {
+        self.ahead = waiting.saturating_mul(2).clamp(MIN_AHEAD, MAX_AHEAD);
     }
 
     /// The requester asked about `held`, chunks this node holds and it may read: returns
@@ -163,10 +178,10 @@ impl Reveals {
         self.top_up(counts)
     }
 
-    /// Reveals the least revealed hidden chunks until [`AHEAD`] are outstanding.
+    /// Reveals the least revealed hidden chunks until as many as its demand are outstanding.
     fn top_up(&mut self, counts: &RevealCounts) -> Vec<Id> {
         let mut revealed = Vec::new();
-        while self.outstanding.len() < AHEAD && !self.hidden.is_empty() {
+        while self.outstanding.len() < self.ahead && !self.hidden.is_empty() {
             let window = self.hidden.len().min(SCAN);
             let (at, _) = (0..window)
                 .map(|i| (i, counts.get(&self.hidden[i])))
@@ -192,17 +207,22 @@ mod tests {
     }
 
     #[test]
-    fn a_lone_requester_always_knows_enough_to_fill_its_window() {
+    fn a_lone_fast_requester_is_told_of_more_as_its_requests_pile_up() {
         let counts = RevealCounts::default();
         let mut stream = Reveals::new(1 << 20);
         let all = chunks(500);
         let mut known: Vec<Id> = stream.asked(all.clone(), &counts);
-        assert_eq!(known.len(), AHEAD);
+        assert_eq!(known.len(), MIN_AHEAD);
+        // It asks for everything it knows of and keeps up to 32 requests waiting.
         let mut asked = 0;
+        let mut most_known_ahead = 0;
         while let Some(id) = known.get(asked).copied() {
-            known.extend(stream.requested(&id, &counts));
             asked += 1;
+            stream.demand(asked.min(32));
+            known.extend(stream.requested(&id, &counts));
+            most_known_ahead = most_known_ahead.max(known.len() - asked);
         }
+        assert_eq!(most_known_ahead, MAX_AHEAD);
         // Every chunk was revealed exactly once, in the end.
         let distinct: HashSet<Id> = known.iter().copied().collect();
         assert_eq!(distinct.len(), all.len());
@@ -210,9 +230,9 @@ mod tests {
     }
 
     #[test]
-    fn several_requesters_are_told_of_different_chunks_first() {
+    fn requesters_with_few_requests_waiting_are_told_of_different_chunks() {
         let counts = RevealCounts::default();
-        let all = chunks(8 * AHEAD as u32);
+        let all = chunks(8 * MIN_AHEAD as u32);
         let mut seen = HashSet::new();
         for _ in 0..8 {
             let mut stream = Reveals::new(1 << 20);
@@ -227,7 +247,7 @@ mod tests {
     fn a_chunk_asked_for_without_being_revealed_is_not_revealed_later() {
         let counts = RevealCounts::default();
         let mut stream = Reveals::new(1 << 20);
-        let all = chunks(AHEAD as u32 + 1);
+        let all = chunks(MIN_AHEAD as u32 + 1);
         let revealed = stream.asked(all.clone(), &counts);
         let last = all.into_iter().find(|id| !revealed.contains(id));
         let Some(last) = last else {
@@ -243,15 +263,16 @@ mod tests {
         let peer = PeerId::random();
         let first = book.of(peer, 1 << 20);
         let second = book.of(peer, 1 << 20);
-        let all = chunks(AHEAD as u32 + 10);
+        let all = chunks(MAX_AHEAD as u32 + 10);
         let revealed = first.asked(all.clone());
-        assert_eq!(revealed.len(), AHEAD);
-        // Requests on another stream of the same requester reveal more.
-        let more = second.requested(&revealed[..5]);
-        assert_eq!(more.len(), 5);
+        assert_eq!(revealed.len(), MIN_AHEAD);
+        // Requests on another stream of the same requester reveal more: one for each, and
+        // with 8 requests waiting, up to 16 ahead.
+        let more = second.requested(&revealed, 8);
+        assert_eq!(more.len(), 16);
         drop((first, second));
         // A new stream after the last one ended starts afresh.
-        assert!(book.of(peer, 1 << 20).requested(&all).is_empty());
+        assert!(book.of(peer, 1 << 20).requested(&all, 1).is_empty());
         assert_eq!(book.peers.lock().map(|p| p.len()).unwrap_or(0), 1);
     }
 
@@ -259,9 +280,11 @@ mod tests {
     fn past_the_bound_chunks_are_revealed_at_once_rather_than_kept() {
         let counts = RevealCounts::default();
         let mut stream = Reveals::new(10);
-        let revealed = stream.asked(chunks(1000), &counts);
-        assert_eq!(revealed.len(), 1000);
-        assert!(stream.hidden.is_empty());
-        assert!(stream.outstanding.len() <= AHEAD);
+        let all = chunks(1000);
+        let revealed = stream.asked(all.clone(), &counts);
+        // Ten are kept back, of which the first few are told at once; the rest right away.
+        assert_eq!(stream.hidden.len(), 10 - MIN_AHEAD);
+        assert_eq!(revealed.len(), 1000 - (10 - MIN_AHEAD));
+        assert!(all[10..].iter().all(|id| revealed.contains(id)));
     }
 }

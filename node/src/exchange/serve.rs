@@ -205,8 +205,9 @@ async fn serve_stream(
                     Some(Message::WantBlock { .. })
                         if responder.context.misbehavior == Misbehavior::Stall => {}
                     Some(Message::WantBlock { ids }) => {
-                        responder.reveal_after_requests(&ids).await?;
-                        waiting.extend(ids);
+                        waiting.extend(ids.iter().copied());
+                        let pending = waiting.len() + loading.len();
+                        responder.reveal_after_requests(&ids, pending).await?;
                     }
                     Some(request) => responder.answer(request).await?,
                     None => reading = false,
@@ -351,9 +352,14 @@ impl Responder {
         self.writer.send(&block).await
     }
 
-    /// Tells the peer about further held chunks now that it asked for `ids`.
-    async fn reveal_after_requests(&mut self, ids: &[Id]) -> Result<(), CodecError> {
-        let revealed = self.reveals.requested(ids);
+    /// Tells the peer about further held chunks now that it asked for `ids`, with
+    /// `pending` of its requests on this stream not yet answered.
+    async fn reveal_after_requests(
+        &mut self,
+        ids: &[Id],
+        pending: usize,
+    ) -> Result<(), CodecError> {
+        let revealed = self.reveals.requested(ids, pending);
         self.send_haves(revealed).await
     }
 
