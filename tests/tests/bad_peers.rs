@@ -1,5 +1,5 @@
 //! Peers that lie: one serving corrupted blocks, one serving manifests with forged
-//! signatures. In both cases the publisher is gone, the liar is the only holder, and a
+//! signatures, one answering with junk about ids never asked for. In each case the publisher is gone, the liar is the only holder, and a
 //! fresh node's fetch must fail loudly, with the error kind `ostrom fetch --json` names
 //! for that failure, without storing or writing anything it was sent.
 
@@ -77,6 +77,55 @@ fn forged_manifests_are_rejected() -> anyhow::Result<()> {
 
     let out = net.scratch_dir("c-out-checkpoint")?;
     fetch_fails_with(&net, c, &id, &out, "no_valid_manifest")?;
+    assert_no_original_content(&fx, &out)?;
+    Ok(())
+}
+
+/// Peak resident memory of process `pid` in bytes (`VmHWM`).
+fn peak_rss(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        });
+    kib.map(|k| k * 1024)
+        .ok_or_else(|| anyhow::anyhow!("no VmHWM for {pid}"))
+}
+
+#[test]
+fn junk_cannot_hold_a_fetch_past_its_timeout() -> anyhow::Result<()> {
+    let (net, fx, id, c) = liar_holds_the_only_copy("junk")?;
+    let out = net.scratch_dir("c-out")?;
+    // The only holder answers every chunk request with floods of messages about ids never
+    // asked for: none of it is progress, so the fetch ends at its timeout.
+    let started = std::time::Instant::now();
+    let result = net[c].try_fetch_json(&id, &out, "5s")?;
+    let took = started.elapsed();
+    ensure!(!result.success(), "fetch from a junk holder succeeded");
+    let failure: FetchFailure = result.json()?;
+    eprintln!("failed as expected after {took:?}: {failure:?}");
+    ensure!(
+        failure.kind == "no_progress",
+        "expected no_progress, got {failure:?}"
+    );
+    ensure!(
+        took < std::time::Duration::from_secs(20),
+        "a 5 s fetch timeout ended only after {took:?}"
+    );
+    if let Some(pid) = net[c].pid() {
+        let peak = peak_rss(pid)?;
+        ensure!(
+            peak < 300 << 20,
+            "the fetching node reached {} MiB",
+            peak >> 20
+        );
+    }
     assert_no_original_content(&fx, &out)?;
     Ok(())
 }

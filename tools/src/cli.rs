@@ -183,8 +183,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub network_key: Option<PathBuf>,
     /// Serve deliberately bad data, for testing other nodes: corrupt-blocks,
-    /// forge-manifests, lie-have (claim every chunk, send none) or stall (never answer
-    /// block requests).
+    /// forge-manifests, lie-have (claim every chunk, send none), stall (never answer
+    /// block requests) or junk (answer chunk requests with floods of messages about ids
+    /// never asked for).
     #[arg(long, value_name = "MODE", default_value = "none")]
     pub misbehave: String,
 }

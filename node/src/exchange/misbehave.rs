@@ -4,6 +4,13 @@
 use std::fmt;
 use std::str::FromStr;
 
+use ostrom_protocol::limits::MAX_IDS_PER_MESSAGE;
+use ostrom_protocol::wire::Message;
+use ostrom_protocol::Id;
+
+/// Messages of junk a [`Misbehavior::Junk`] node sends for each request.
+const JUNK_BURST: usize = 16;
+
 /// How a node misbehaves when serving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Misbehavior {
@@ -18,6 +25,9 @@ pub enum Misbehavior {
     LieHave,
     /// Answers manifest requests but never a block request.
     Stall,
+    /// Answers every want-have and want-block with a burst of haves, dont-haves and
+    /// refusals about ids never asked for, and never with a block.
+    Junk,
 }
 
 impl FromStr for Misbehavior {
@@ -30,8 +40,9 @@ impl FromStr for Misbehavior {
             "forge-manifests" => Ok(Self::ForgeManifests),
             "lie-have" => Ok(Self::LieHave),
             "stall" => Ok(Self::Stall),
+            "junk" => Ok(Self::Junk),
             other => Err(format!(
-                "unknown misbehavior {other:?}: expected none, corrupt-blocks, forge-manifests, lie-have or stall"
+                "unknown misbehavior {other:?}: expected none, corrupt-blocks, forge-manifests, lie-have, stall or junk"
             )),
         }
     }
@@ -45,6 +56,7 @@ impl fmt::Display for Misbehavior {
             Self::ForgeManifests => "forge-manifests",
             Self::LieHave => "lie-have",
             Self::Stall => "stall",
+            Self::Junk => "junk",
         })
     }
 }
@@ -58,6 +70,25 @@ impl Misbehavior {
             }
         }
         data
+    }
+
+    /// What a [`Misbehavior::Junk`] node sends for each request: messages about random ids.
+    pub fn junk() -> Vec<Message> {
+        let ids = || -> Vec<Id> {
+            (0..MAX_IDS_PER_MESSAGE)
+                .map(|_| Id(rand::random::<[u8; 32]>()))
+                .collect()
+        };
+        let mut burst = Vec::with_capacity(JUNK_BURST + 2);
+        for _ in 0..JUNK_BURST / 2 {
+            burst.push(Message::Have { ids: ids() });
+            burst.push(Message::DontHave { ids: ids() });
+        }
+        burst.push(Message::Refused {
+            id: Id(rand::random::<[u8; 32]>()),
+            reason: "not authorized: junk".to_owned(),
+        });
+        burst
     }
 
     /// Applies the fault, if any, to manifest bytes about to be served.

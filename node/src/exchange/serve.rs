@@ -204,6 +204,13 @@ async fn serve_stream(
                 request = queue.recv(), if reading && waiting.len() < MAX_WAITING_BLOCKS => match request {
                     Some(Message::WantBlock { .. })
                         if responder.context.misbehavior == Misbehavior::Stall => {}
+                    Some(Message::WantBlock { .. } | Message::WantHave { .. })
+                        if responder.context.misbehavior == Misbehavior::Junk =>
+                    {
+                        for junk in Misbehavior::junk() {
+                            responder.writer.send(&junk).await?;
+                        }
+                    }
                     Some(Message::WantBlock { ids }) => {
                         waiting.extend(ids.iter().copied());
                         let pending = waiting.len() + loading.len();
