@@ -282,16 +282,9 @@ fn curl_round(
     figures: &mut Figures,
 ) -> anyhow::Result<()> {
     let out = work.fresh("one-source-curl")?;
-    let mut curl = Command::new(&baseline.curl);
-    curl.args(["-sS", "--fail", "--create-dirs"]);
-    let mut written = Vec::new();
-    for file in &ckpt.files {
-        let target = out.join(&file.path);
-        curl.arg("-o")
-            .arg(&target)
-            .arg(baseline.nginx.url(&file.path));
-        written.push((target, file.size));
-    }
+    let Some((mut curl, written)) = curl_every_file(baseline, ckpt, &out, false) else {
+        return Ok(());
+    };
     let (_, took) = programs::run_timed(&mut curl).context("fetching from nginx with curl")?;
     check_sizes(&written)?;
     let mut fsync = Command::new("sync");
@@ -322,21 +315,9 @@ fn https_round(
     figures: &mut Figures,
 ) -> anyhow::Result<()> {
     let out = work.fresh("one-source-curl-https")?;
-    let mut curl = Command::new(&baseline.curl);
-    curl.args(["-sS", "--fail", "--create-dirs"]);
-    let mut written = Vec::new();
-    for file in &ckpt.files {
-        let Some((url, cert)) = baseline.nginx.https_url(&file.path) else {
-            return Ok(());
-        };
-        let target = out.join(&file.path);
-        curl.arg("--cacert")
-            .arg(cert)
-            .arg("-o")
-            .arg(&target)
-            .arg(url);
-        written.push((target, file.size));
-    }
+    let Some((mut curl, written)) = curl_every_file(baseline, ckpt, &out, true) else {
+        return Ok(());
+    };
     let (_, took) =
         programs::run_timed(&mut curl).context("fetching from nginx over HTTPS with curl")?;
     check_sizes(&written)?;
@@ -349,6 +330,37 @@ fn https_round(
     let _ = std::fs::remove_dir_all(&out);
     programs::sync_disks();
     Ok(())
+}
+
+/// A curl command that fetches every file of `ckpt` from nginx into `out`, over HTTPS
+/// (trusting the run's certificate) when `https`, and the files it writes with their sizes;
+/// `None` when HTTPS is asked for and nginx does not serve it.
+fn curl_every_file(
+    baseline: &Baseline,
+    ckpt: &GeneratedCheckpoint,
+    out: &Path,
+    https: bool,
+) -> Option<(Command, Vec<(PathBuf, u64)>)> {
+    let mut curl = Command::new(&baseline.curl);
+    curl.args(["-sS", "--fail", "--create-dirs"]);
+    let mut written = Vec::new();
+    for file in &ckpt.files {
+        let target = out.join(&file.path);
+        if https {
+            let (url, cert) = baseline.nginx.https_url(&file.path)?;
+            curl.arg("--cacert")
+                .arg(cert)
+                .arg("-o")
+                .arg(&target)
+                .arg(url);
+        } else {
+            curl.arg("-o")
+                .arg(&target)
+                .arg(baseline.nginx.url(&file.path));
+        }
+        written.push((target, file.size));
+    }
+    Some((curl, written))
 }
 
 /// Checks that curl wrote each file at its full size.
