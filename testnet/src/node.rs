@@ -250,29 +250,27 @@ impl Node {
 
     /// `ostrom fetch ID -o OUT --timeout TIMEOUT`, whatever its exit status.
     pub fn try_fetch(&self, id: &str, out: &Path, timeout: &str) -> Result<CmdOutput> {
-        self.ostrom(&[
-            OsStr::new("fetch"),
-            OsStr::new(id),
-            OsStr::new("-o"),
-            out.as_os_str(),
-            OsStr::new("--timeout"),
-            OsStr::new(timeout),
-        ])
+        self.fetch_with(id, out, timeout, &[])
     }
 
     /// `ostrom fetch ID -o OUT --timeout TIMEOUT --json`, whatever its exit status. On
     /// failure its last stdout line is a [`FetchFailure`](crate::FetchFailure)
     /// (`output.json()`).
     pub fn try_fetch_json(&self, id: &str, out: &Path, timeout: &str) -> Result<CmdOutput> {
-        self.ostrom(&[
+        self.fetch_with(id, out, timeout, &["--json"])
+    }
+
+    fn fetch_with(&self, id: &str, out: &Path, timeout: &str, extra: &[&str]) -> Result<CmdOutput> {
+        let mut args = vec![
             OsStr::new("fetch"),
             OsStr::new(id),
             OsStr::new("-o"),
             out.as_os_str(),
             OsStr::new("--timeout"),
             OsStr::new(timeout),
-            OsStr::new("--json"),
-        ])
+        ];
+        args.extend(extra.iter().map(OsStr::new));
+        self.ostrom(&args)
     }
 
     /// `ostrom show ID --json`, as untyped JSON.
