@@ -11,6 +11,8 @@
 //!   and holders that corrupt blocks, lie about what they hold or stall.
 //! - `resume.rs`: a fetch whose node is killed resumes without fetching again what it
 //!   already verified.
+//! - `fetch_output.rs`: links under the output directory are refused, other files are
+//!   kept or refused (`--force` replaces them), and `-o` defaults to ./NAME.
 //! - `shutdown.rs`: a node stopped with SIGTERM mid-transfer exits promptly, and its
 //!   interrupted fetch resumes after a restart.
 //!

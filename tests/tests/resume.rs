@@ -1,6 +1,7 @@
 //! A node killed in the middle of a fetch (SIGKILL, as a crash would) restarts into a
 //! consistent store, and fetching the same id into the same directory again keeps the
-//! chunks it had verified and synced: only the rest comes over the network.
+//! chunks it had verified and synced: only the rest comes over the network. Until then no
+//! file is at its final name: unfinished files wait in the staging directory.
 //!
 //! The kill is triggered by what the fetch reports (its `--json` progress lines), not by
 //! time. Whether it landed mid-fetch is judged afterwards from the restarted node's store:
@@ -22,6 +23,8 @@ const PROGRESS_TIMEOUT: Duration = Duration::from_secs(60);
 const CLI_EXIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Fresh setups tried before concluding that no kill can land mid-fetch.
 const ATTEMPTS: usize = 3;
+/// Where a fetch keeps files until they verified.
+const STAGING_DIR: &str = ".ostrom-partial";
 
 /// A testnet whose fetching node (node 1) was killed mid-fetch and started again.
 struct Killed {
@@ -131,6 +134,19 @@ fn resume_after_sigkill() -> anyhow::Result<()> {
         at,
     } = *killed;
 
+    // Unfinished files wait in the staging directory; none is at its final name yet.
+    for file in &fx.files {
+        ensure!(
+            std::fs::symlink_metadata(out.join(&file.path)).is_err(),
+            "{} is at its final name before the fetch finished",
+            file.path
+        );
+    }
+    ensure!(
+        out.join(STAGING_DIR).is_dir(),
+        "no staging directory after the kill"
+    );
+
     let again = net[1].fetch(&id, &out)?;
     eprintln!("resumed: {again:?}");
     ensure!(again.bytes == fx.total_bytes(), "{again:?}");
@@ -149,5 +165,9 @@ fn resume_after_sigkill() -> anyhow::Result<()> {
     );
     assert_same_files(&fx, &out)?;
     assert_ids_are_blake3(&again.files, &out)?;
+    ensure!(
+        !out.join(STAGING_DIR).exists(),
+        "the staging directory is left after the fetch"
+    );
     Ok(())
 }

@@ -226,9 +226,16 @@ pub struct FetchArgs {
     /// A checkpoint id or a file id (64 hex digits), or a name: ALIAS/MODEL@latest or
     /// ALIAS/MODEL@TAG (ALIAS from `ostrom trust ls`, or `self`).
     pub id: String,
-    /// Directory to write the files into, at their paths in the checkpoint.
+    /// Directory to write the files into, at their paths in the checkpoint [default:
+    /// ./NAME, NAME being the last part of the model's name, or the id for a file fetched
+    /// by id]. Files are staged in OUTDIR/.ostrom-partial/ and moved into place once
+    /// verified; symbolic links under OUTDIR are never followed.
     #[arg(short = 'o', long = "out", value_name = "OUTDIR")]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
+    /// Replace files already in OUTDIR whose bytes differ from the checkpoint's (without
+    /// it the fetch refuses, naming the file, and writes nothing).
+    #[arg(long)]
+    pub force: bool,
     /// How long the fetch may go without progress (no holder found, no new verified
     /// chunk) before it fails, e.g. 30s or 5m [default: from config.toml]
     #[arg(long)]

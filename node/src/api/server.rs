@@ -242,6 +242,8 @@ async fn fetch(
     let request = FetchRequest {
         id: parse_id(&body.id)?,
         out: PathBuf::from(body.out),
+        name_dir: body.name_dir,
+        force: body.force,
         timeout: Duration::from_millis(body.timeout_ms),
         progress: None,
         allow_untrusted: body.allow_untrusted,

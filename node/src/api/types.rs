@@ -120,8 +120,15 @@ pub struct Resolved {
 pub struct FetchBody {
     /// Checkpoint or file id.
     pub id: String,
-    /// Absolute output directory.
+    /// Absolute output directory; with `name_dir`, the directory it is made in.
     pub out: String,
+    /// Write into `out/NAME`, NAME being the last part of the manifest's model name (for a
+    /// file fetched by its id, that id).
+    #[serde(default)]
+    pub name_dir: bool,
+    /// Replace files already there whose bytes differ from the manifest's.
+    #[serde(default)]
+    pub force: bool,
     /// How long to look for holders, in milliseconds.
     pub timeout_ms: u64,
     /// Accept a manifest signed by a publisher this node does not trust.

@@ -185,6 +185,18 @@ impl Store {
         Ok(())
     }
 
+    /// Records that held chunks now lie elsewhere (a fetched file renamed from its staging
+    /// path to its final path), in one atomic batch. Unlike [`Store::put_chunk_locations`]
+    /// this tells no one: the chunks were held before.
+    pub fn move_chunk_locations(&self, entries: &[(Id, ChunkLocation)]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (id, location) in entries {
+            batch.insert(id.as_bytes(), location.encode());
+        }
+        self.chunks.apply_batch(batch)?;
+        Ok(())
+    }
+
     /// Ids of chunks as they become held, for telling peers that wait on them.
     pub fn subscribe_added(&self) -> tokio::sync::broadcast::Receiver<Id> {
         self.added.subscribe()

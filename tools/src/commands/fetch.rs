@@ -63,14 +63,16 @@ fn error_body(error: &anyhow::Error) -> ErrorBody {
 
 async fn fetch(home: &Home, args: FetchArgs) -> Result<()> {
     let target = target(&args.id)?;
-    let out = std::fs::create_dir_all(&args.out)
-        .and_then(|()| std::fs::canonicalize(&args.out))
-        .map_err(|e| {
-            Failure(ErrorBody::new(
-                ErrorKind::Io,
-                format!("cannot create {}: {e}", args.out.display()),
-            ))
-        })?;
+    // Made absolute here, for a node whose working directory is elsewhere; the node
+    // creates it only once the manifest passed its checks.
+    let name_dir = args.out.is_none();
+    let given = args.out.clone().unwrap_or_else(|| ".".into());
+    let out = std::path::absolute(&given).map_err(|e| {
+        Failure(ErrorBody::new(
+            ErrorKind::Io,
+            format!("cannot resolve {}: {e}", given.display()),
+        ))
+    })?;
     let timeout = match &args.timeout {
         Some(text) => humantime::parse_duration(text).map_err(|_| {
             Failure(ErrorBody::new(
@@ -102,6 +104,8 @@ async fn fetch(home: &Home, args: FetchArgs) -> Result<()> {
             let body = FetchBody {
                 id: id.to_string(),
                 out: out.display().to_string(),
+                name_dir,
+                force: args.force,
                 timeout_ms: timeout.as_millis() as u64,
                 allow_untrusted: args.allow_untrusted,
                 allow_retracted: args.allow_retracted,
@@ -117,6 +121,8 @@ async fn fetch(home: &Home, args: FetchArgs) -> Result<()> {
                 bootstrap: super::parse_addrs(&args.bootstrap, "--bootstrap")?,
                 target,
                 out,
+                name_dir,
+                force: args.force,
                 timeout,
                 allow_untrusted: args.allow_untrusted,
                 allow_retracted: args.allow_retracted,
@@ -187,6 +193,8 @@ struct InProcess {
     bootstrap: Vec<Multiaddr>,
     target: Target,
     out: std::path::PathBuf,
+    name_dir: bool,
+    force: bool,
     timeout: std::time::Duration,
     allow_untrusted: bool,
     allow_retracted: bool,
@@ -225,6 +233,8 @@ async fn fetch_through(
     let mut running = node.fetch_with_progress(FetchRequest {
         id,
         out: job.out,
+        name_dir: job.name_dir,
+        force: job.force,
         timeout: job.timeout,
         progress: None,
         allow_untrusted: job.allow_untrusted,

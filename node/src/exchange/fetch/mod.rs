@@ -3,6 +3,7 @@
 //! holders at once, verify every block before writing it, and record each chunk as held
 //! only once its bytes are synced to disk.
 //!
+//! - [`output`]: staging paths, links never followed, files never clobbered.
 //! - [`plan`]: output files, and which chunks are already in place, can be copied from the
 //!   store, or must come from the network.
 //! - [`transfer`]: the network phase: a window of block requests in flight per holder.
@@ -13,6 +14,7 @@
 mod durable;
 mod manifest;
 mod outcome;
+mod output;
 mod plan;
 mod schedule;
 mod transfer;
@@ -184,9 +186,11 @@ impl Fetcher {
         Ok((publisher_alias, retracted))
     }
 
-    /// Records the manifest, creates the output files and sorts their chunks; announces
-    /// this node as a (partial) holder. Returns the output directory, whether the
-    /// checkpoint was complete here already, and the plan.
+    /// Records the manifest; checks what is at every output path (refusing links, and
+    /// files with other bytes unless forced) before creating anything; then creates the
+    /// output directory and the staging files and sorts their chunks; announces this node
+    /// as a (partial) holder. Returns the output directory, whether the checkpoint was
+    /// complete here already, and the plan.
     async fn prepare(
         &self,
         request: &FetchRequest,
@@ -196,12 +200,34 @@ impl Fetcher {
         let checkpoint = signed.id();
         self.store.put_manifest(signed)?;
         self.store.record_access(signed)?;
-        let out = std::fs::create_dir_all(&request.out)
-            .and_then(|()| std::fs::canonicalize(&request.out))
-            .map_err(|source| FetchError::Io {
-                path: request.out.display().to_string(),
-                source,
-            })?;
+        let out = if request.name_dir {
+            request.out.join(dir_name(signed, kind, request.id))
+        } else {
+            request.out.clone()
+        };
+        let files: Vec<_> = signed
+            .manifest()
+            .files
+            .iter()
+            .filter(|f| kind == FetchKind::Checkpoint || f.id == request.id)
+            .cloned()
+            .collect();
+        let store = self.store.clone();
+        let force = request.force;
+        let (out, plan) = tokio::task::spawn_blocking(move || {
+            let existing = plan::inspect(&out, &files, force)?;
+            // Nothing is created before every path was found fit.
+            let out = std::fs::create_dir_all(&out)
+                .and_then(|()| std::fs::canonicalize(&out))
+                .map_err(|source| FetchError::Io {
+                    path: out.display().to_string(),
+                    source,
+                })?;
+            let plan = plan::prepare(&store, &out, files, existing)?;
+            Ok::<_, FetchError>((out, plan))
+        })
+        .await
+        .map_err(|e| FetchError::Task(e.to_string()))??;
         let already_complete = matches!(self.store.held(&checkpoint)?, Some(h) if h.complete);
         if !already_complete {
             self.store.put_held(
@@ -213,20 +239,6 @@ impl Fetcher {
                 },
             )?;
         }
-        let files: Vec<_> = signed
-            .manifest()
-            .files
-            .iter()
-            .filter(|f| kind == FetchKind::Checkpoint || f.id == request.id)
-            .cloned()
-            .collect();
-        let store = self.store.clone();
-        let plan = {
-            let out = out.clone();
-            tokio::task::spawn_blocking(move || plan::prepare(&store, &out, files))
-                .await
-                .map_err(|e| FetchError::Task(e.to_string()))??
-        };
         // Holding part of it already, this node serves that part: say so.
         let announcer = self.network.clone();
         tokio::spawn(async move {
@@ -237,8 +249,8 @@ impl Fetcher {
         Ok((out, already_complete, plan))
     }
 
-    /// Checks every written file against its id, records the files and the checkpoint as
-    /// held, and announces them.
+    /// Checks every written file against its id, renames it from its staging path to its
+    /// final path, records the files and the checkpoint as held, and announces them.
     async fn finish(
         &self,
         signed: &SignedManifest,
@@ -359,5 +371,22 @@ impl Fetcher {
             stream_resets,
             retry_rounds: located.retry_rounds,
         })
+    }
+}
+
+/// The directory a fetch without an output directory writes into: the last `/`-separated
+/// part of the manifest's model name, or for a file fetched by its id (and for a name
+/// with no usable part) the id.
+fn dir_name(signed: &SignedManifest, kind: FetchKind, id: Id) -> String {
+    let name = signed
+        .manifest()
+        .name
+        .rsplit('/')
+        .find(|part| !part.is_empty());
+    match name {
+        Some(part) if kind == FetchKind::Checkpoint && part != "." && part != ".." => {
+            part.replace('\\', "-")
+        }
+        _ => id.to_string(),
     }
 }

@@ -19,8 +19,15 @@ use crate::trust::TrustError;
 pub struct FetchRequest {
     /// A checkpoint id or a file id.
     pub id: Id,
-    /// The directory the files are written into, at their manifest paths.
+    /// The directory the files are written into, at their manifest paths; with
+    /// `name_dir`, the directory that directory is made in.
     pub out: PathBuf,
+    /// Write into `out/NAME` rather than `out`, NAME being the last part of the manifest's
+    /// model name (for a file fetched by its id, that id).
+    pub name_dir: bool,
+    /// Replace files already at the output paths whose bytes differ from the manifest's
+    /// (without it, such a file stops the fetch before anything is written).
+    pub force: bool,
     /// How long the fetch may go without progress (a holder found, a manifest, a new
     /// verified chunk) before it fails.
     pub timeout: Duration,

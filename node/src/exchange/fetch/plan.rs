@@ -1,9 +1,14 @@
-//! Before the network: create the output files and sort every chunk into "already in
-//! place", "copy from elsewhere in the store" or "needed from the network". After it:
-//! record the last chunks and check every file against its id.
+//! Before the network: check what is already at each file's final path, create the
+//! staging files and sort every chunk into "already in place", "copy from elsewhere in the
+//! store" or "needed from the network". After it: record the last chunks, check every
+//! file against its id and rename it from its staging path to its final path.
+//!
+//! Chunk locations recorded in the store point at the staging path until the file is
+//! renamed, and at the final path after, so an interrupted fetch resumes from its staging
+//! files and a finished one serves from the files where they now lie.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::BufReader;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -13,6 +18,7 @@ use libp2p::PeerId;
 use ostrom_protocol::{FileEntry, Id};
 
 use super::durable::Pending;
+use super::output::{self, Existing};
 use super::FetchError;
 use crate::store::{read_chunk, ChunkLocation, Store};
 
@@ -23,15 +29,23 @@ pub(super) struct Target {
     pub offset: u64,
 }
 
-/// A file being written.
+/// A file of the fetch.
 pub(super) struct OutputFile {
     pub entry: FileEntry,
-    pub path: String,
-    pub handle: Arc<File>,
+    /// Its final path.
+    pub path: PathBuf,
+    /// Where it is written until it verified (its final path when it was already there).
+    pub staging: String,
+    /// The staging file, open for writing; `None` for a file already in place.
+    pub handle: Option<Arc<File>>,
+    /// What was at the final path before the fetch.
+    pub existing: Existing,
 }
 
 /// Everything the fetch knows about its files and chunks.
 pub(super) struct Plan {
+    /// The output directory (canonical).
+    pub out: PathBuf,
     pub files: Vec<OutputFile>,
     /// Chunks to get from the network, each once, in file order.
     pub needed: Vec<Id>,
@@ -64,22 +78,30 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
     }
 }
 
-fn open_output(path: &Path, size: u64) -> Result<File, FetchError> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+/// Creates (or opens again) the staging file of `entry` under `out`, at its full size.
+fn open_staging(out: &Path, entry: &FileEntry) -> Result<(String, File), FetchError> {
+    let path = output::staging_path(out, entry);
+    output::directories(out, &path, true)?;
+    let file = output::open(&path, true)?;
+    let len = file.metadata().map_err(io_error(&path))?.len();
+    if len != entry.size {
+        file.set_len(entry.size).map_err(io_error(&path))?;
     }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(io_error(path))?;
-    let len = file.metadata().map_err(io_error(path))?.len();
-    if len != size {
-        file.set_len(size).map_err(io_error(path))?;
-    }
-    Ok(file)
+    Ok((path.display().to_string(), file))
+}
+
+/// Looks at every file's final path under `out` (which need not exist yet), writing
+/// nothing: a symbolic link on the way is refused, and so is a file with other bytes
+/// unless `force`.
+pub(super) fn inspect(
+    out: &Path,
+    files: &[FileEntry],
+    force: bool,
+) -> Result<Vec<Existing>, FetchError> {
+    files
+        .iter()
+        .map(|entry| output::inspect(out, entry, force))
+        .collect()
 }
 
 impl Plan {
@@ -102,30 +124,37 @@ impl Plan {
     ) -> Result<(), FetchError> {
         for target in targets {
             let file = &self.files[target.file];
-            file.handle
+            // Targets only ever name files being written, which have a handle.
+            let Some(handle) = &file.handle else {
+                continue;
+            };
+            handle
                 .write_all_at(bytes, target.offset)
-                .map_err(io_error(Path::new(&file.path)))?;
+                .map_err(io_error(Path::new(&file.staging)))?;
             self.pending.add(
                 id,
                 ChunkLocation {
-                    path: file.path.clone(),
+                    path: file.staging.clone(),
                     offset: target.offset,
                     len: bytes.len() as u32,
                 },
-                &file.handle,
+                handle,
             );
         }
         Ok(())
     }
 }
 
-/// Creates the output files under `out` and sorts every chunk of `files`.
+/// Creates the staging files under `out` (which exists) for the files not already in
+/// place, as [`inspect`] found them, and sorts every chunk of `files`.
 pub(super) fn prepare(
     store: &Store,
     out: &Path,
     files: Vec<FileEntry>,
+    existing: Vec<Existing>,
 ) -> Result<Plan, FetchError> {
     let mut plan = Plan {
+        out: out.to_path_buf(),
         files: Vec::with_capacity(files.len()),
         needed: Vec::new(),
         targets: HashMap::new(),
@@ -137,17 +166,49 @@ pub(super) fn prepare(
         peers: HashSet::new(),
         received_by_peer: HashMap::new(),
     };
-    for entry in files {
-        // Manifest paths were validated: relative, no `..`, so this stays under `out`.
-        let path: PathBuf = out.join(&entry.path);
-        let handle = Arc::new(open_output(&path, entry.size)?);
+    let mut in_place = Vec::new();
+    for (entry, existing) in files.into_iter().zip(existing) {
+        let path = output::final_path(out, &entry);
+        let (staging, handle) = match &existing {
+            Existing::Same { chunks_ok } => {
+                in_place.extend(
+                    entry
+                        .chunk_offsets()
+                        .zip(chunks_ok)
+                        .filter(|(_, ok)| **ok)
+                        .map(|((offset, chunk), _)| {
+                            (
+                                chunk.id,
+                                ChunkLocation {
+                                    path: path.display().to_string(),
+                                    offset,
+                                    len: chunk.len,
+                                },
+                            )
+                        }),
+                );
+                plan.bytes_resumed += entry.size;
+                (path.display().to_string(), None)
+            }
+            Existing::Absent | Existing::Replaced => {
+                let (staging, file) = open_staging(out, &entry)?;
+                (staging, Some(Arc::new(file)))
+            }
+        };
         plan.files.push(OutputFile {
             entry,
-            path: path.display().to_string(),
+            path,
+            staging,
             handle,
+            existing,
         });
     }
+    // A file already in place holds its chunks for good: the whole file matched its id.
+    store.put_chunk_locations(&in_place)?;
     for index in 0..plan.files.len() {
+        if plan.files[index].handle.is_none() {
+            continue;
+        }
         let chunks: Vec<(u64, Id, u32)> = plan.files[index]
             .entry
             .chunk_offsets()
@@ -160,10 +221,11 @@ pub(super) fn prepare(
             };
             if let Some(location) = store.chunk_location(&id)? {
                 match read_chunk(&id, &location) {
-                    // Left by an earlier, interrupted fetch into the same place, and still
-                    // intact (the output may have been deleted or edited since).
+                    // Left by an earlier, interrupted fetch into the same staging file,
+                    // and still intact (it may have been deleted or edited since).
                     Ok(_)
-                        if location.path == plan.files[index].path && location.offset == offset =>
+                        if location.path == plan.files[index].staging
+                            && location.offset == offset =>
                     {
                         plan.bytes_resumed += u64::from(len);
                         continue;
@@ -191,33 +253,60 @@ pub(super) fn prepare(
     Ok(plan)
 }
 
-fn hash_file(path: &str) -> Result<Id, FetchError> {
-    let file = File::open(path).map_err(io_error(Path::new(path)))?;
+fn hash_file(path: &Path) -> Result<Id, FetchError> {
+    let file = output::open(path, false)?;
     let mut hasher = blake3::Hasher::new();
     hasher
         .update_reader(BufReader::with_capacity(1 << 20, file))
-        .map_err(io_error(Path::new(path)))?;
+        .map_err(io_error(path))?;
     Ok(hasher.finalize().into())
 }
 
-/// Records the last chunks and checks every whole file against its id. A file that does
-/// not match has its chunk records removed.
+/// Records the last chunks, checks every whole staging file against its id, then renames
+/// each to its final path and records its chunks there. A file that does not match has
+/// its chunk records removed, and nothing is renamed.
 pub(super) fn finish(store: &Store, mut plan: Plan) -> Result<Verified, FetchError> {
     plan.pending.take().commit(store)?;
-    for file in &plan.files {
-        if hash_file(&file.path)? != file.entry.id {
+    let written: Vec<&OutputFile> = plan.files.iter().filter(|f| f.handle.is_some()).collect();
+    for file in &written {
+        if hash_file(Path::new(&file.staging))? != file.entry.id {
             for chunk in &file.entry.chunks {
-                if matches!(store.chunk_location(&chunk.id)?, Some(l) if l.path == file.path) {
+                if matches!(store.chunk_location(&chunk.id)?, Some(l) if l.path == file.staging) {
                     store.remove_chunk_location(&chunk.id)?;
                 }
             }
             store.flush()?;
             return Err(FetchError::FileMismatch {
-                path: file.path.clone(),
+                path: file.path.display().to_string(),
                 id: file.entry.id,
             });
         }
     }
+    for file in &written {
+        let path = output::publish(&plan.out, &file.entry, file.existing == Existing::Replaced)?;
+        // Every chunk of the file verified, where it came from and as a whole, so each
+        // now lies at its offset of the final path.
+        let moved: Vec<(Id, ChunkLocation)> = file
+            .entry
+            .chunk_offsets()
+            .map(|(offset, chunk)| {
+                (
+                    chunk.id,
+                    ChunkLocation {
+                        path: path.display().to_string(),
+                        offset,
+                        len: chunk.len,
+                    },
+                )
+            })
+            .collect();
+        store.move_chunk_locations(&moved)?;
+        store.flush()?;
+    }
+    output::tidy(
+        &plan.out,
+        &plan.files.iter().map(|f| &f.entry).collect::<Vec<_>>(),
+    );
     Ok(Verified {
         files: plan.files.into_iter().map(|f| f.entry).collect(),
         bytes_from_network: plan.bytes_from_network,
