@@ -1,12 +1,17 @@
-//! Showing a fetch's progress: a bar with bytes, rate, holders and time left on a
-//! terminal, JSON lines with `--json`, nothing otherwise.
+//! Showing a fetch's progress: on a terminal, a spinner while holders and the manifest are
+//! looked up, then a bar with bytes, rate, holders and time left, then a spinner while the
+//! files are checked, all within 80 columns; JSON lines with `--json`; nothing otherwise.
+//! Bytes already in place when the transfer starts (resumed, or copied from the store) are
+//! not counted as speed.
+
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use ostrom_node::api::types::{FetchEvent, ProgressReport};
 
 /// Where progress goes.
 pub enum ProgressView {
-    /// A bar on stderr.
+    /// A spinner, then a bar, on stderr.
     Bar(Option<ProgressBar>),
     /// `{"progress": {...}}` lines on stdout.
     Json,
@@ -24,6 +29,20 @@ impl ProgressView {
         }
     }
 
+    /// Says what happens before the first update: looking up `what` and its holders.
+    pub fn start(&mut self, what: &str) {
+        if let Self::Bar(bar) = self {
+            let spinner = ProgressBar::new_spinner();
+            spinner.set_style(
+                ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            spinner.set_message(format!("finding holders of {}", short(what)));
+            spinner.enable_steady_tick(Duration::from_millis(120));
+            *bar = Some(spinner);
+        }
+    }
+
     /// Shows one update.
     pub fn update(&mut self, progress: &ProgressReport) {
         match self {
@@ -36,17 +55,31 @@ impl ProgressView {
                 }
             }
             Self::Bar(bar) => {
-                let bar = bar.get_or_insert_with(|| {
-                    let bar = ProgressBar::new(progress.bytes_total);
-                    let style = ProgressStyle::with_template(
-                        "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} {msg} eta {eta}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar());
-                    bar.set_style(style);
-                    bar
-                });
-                bar.set_position(progress.bytes_done);
-                bar.set_message(format!("{} peers", progress.holders));
+                let fetching = bar.as_ref().is_some_and(|b| b.length().is_some());
+                if !fetching {
+                    if let Some(spinner) = bar.take() {
+                        spinner.finish_and_clear();
+                    }
+                    // Starting at what is already in place keeps it out of the speed.
+                    let new = ProgressBar::new(progress.bytes_total)
+                        .with_position(progress.bytes_done)
+                        .with_style(
+                            ProgressStyle::with_template(
+                                "{bar:20} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} {msg:9} ETA {eta}",
+                            )
+                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                        );
+                    new.reset_eta();
+                    *bar = Some(new);
+                }
+                if let Some(bar) = bar {
+                    bar.set_position(progress.bytes_done);
+                    if progress.done {
+                        bar.set_message("verifying");
+                    } else {
+                        bar.set_message(peers(progress.holders));
+                    }
+                }
             }
             Self::Quiet => {}
         }
@@ -57,5 +90,37 @@ impl ProgressView {
         if let Self::Bar(Some(bar)) = self {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// "1 peer", "3 peers".
+fn peers(count: usize) -> String {
+    if count == 1 {
+        "1 peer".to_owned()
+    } else {
+        format!("{count} peers")
+    }
+}
+
+/// An id or name short enough for one line: a 64-digit id as its first 12 digits and "…".
+fn short(what: &str) -> String {
+    if what.len() > 24 && what.is_ascii() {
+        format!("{}…", &what[..12])
+    } else {
+        what.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_ids_read_as_people_write_them() {
+        assert_eq!(peers(1), "1 peer");
+        assert_eq!(peers(0), "0 peers");
+        assert_eq!(peers(3), "3 peers");
+        assert_eq!(short("lab/gpt@latest"), "lab/gpt@latest");
+        assert_eq!(short(&"ab".repeat(32)), format!("{}…", "ab".repeat(6)));
     }
 }

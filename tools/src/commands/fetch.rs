@@ -83,6 +83,7 @@ async fn fetch(home: &Home, args: FetchArgs) -> Result<()> {
         None => home.config()?.fetch_timeout,
     };
     let mut view = ProgressView::new(args.json, std::io::stderr().is_terminal());
+    view.start(&args.id);
     let (events_tx, mut events) = mpsc::unbounded_channel::<FetchEvent>();
     let running = match ApiClient::connect(home).await {
         Some(client) => {
