@@ -136,9 +136,11 @@ async fn only_a_valid_vouch_from_a_reader_lab_opens_a_restricted_checkpoint() {
         bytes[last] ^= 1;
         Bytes::from(bytes)
     };
+    // Only the manifest request is refused; chunks answer as if not held, so that a
+    // restricted chunk's readers are not revealed.
     let refused = Answers {
         manifest: "refused",
-        block: "refused",
+        block: "dont-have",
         have: "dont-have",
     };
     let served = Answers {

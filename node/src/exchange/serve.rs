@@ -319,13 +319,16 @@ impl Responder {
     }
 
     /// Starts reading block `id` unless it was cancelled; a peer not allowed to read it is
-    /// told so instead.
+    /// told the node does not have it, as a want-have would be, so that the answer reveals
+    /// nothing about the chunk's readers.
     async fn start_load(&mut self, id: Id) -> Result<Option<Load>, CodecError> {
         if self.take_cancelled(&id) {
             return Ok(None);
         }
         if !self.may_read_chunk(&id) {
-            self.writer.send(&self.refusal(id)).await?;
+            self.writer
+                .send(&Message::DontHave { ids: vec![id] })
+                .await?;
             return Ok(None);
         }
         let store = self.context.store.clone();
