@@ -212,6 +212,7 @@ async fn publish(
         parent,
         metadata: body.metadata.into_iter().collect::<BTreeMap<_, _>>(),
         follow_symlinks: body.follow_symlinks,
+        force_tag: body.force_tag,
     };
     Ok(Json(PublishOutcome::from(
         &state.node.publish(request).await?,
