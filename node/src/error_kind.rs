@@ -53,6 +53,9 @@ pub enum ErrorKind {
     BadRequest,
     /// A call that needs the API token came without it, or with a wrong one.
     Unauthorized,
+    /// A request to the control API that did not come from a local program: a `Host`
+    /// other than the API's loopback address, or a browser's `Origin`.
+    Forbidden,
     /// The thing asked for is not known here.
     NotFound,
     /// The running node stopped answering.
@@ -89,6 +92,7 @@ impl ErrorKind {
             Self::Cancelled => "cancelled",
             Self::BadRequest => "bad_request",
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::NodeUnreachable => "node_unreachable",
             Self::Internal => "internal",

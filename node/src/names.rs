@@ -47,6 +47,16 @@ pub enum NameError {
         /// The tags it has.
         known: String,
     },
+    /// The tag already names another checkpoint and moving it was not asked for.
+    #[error("tag {tag:?} of {model:?} already names checkpoint {current}; publish with --force-tag to move it")]
+    TagTaken {
+        /// The model name.
+        model: String,
+        /// The tag.
+        tag: String,
+        /// The checkpoint it names now.
+        current: Id,
+    },
     /// The record could not be made.
     #[error(transparent)]
     Record(#[from] RecordError),
@@ -124,6 +134,36 @@ pub fn publisher_of(
         return Ok(key);
     }
     parse_public_key(&reference.alias).map_err(|_| NameError::UnknownAlias(reference.alias.clone()))
+}
+
+/// Checks, before publishing, that `tag` of `model` does not already name a checkpoint in
+/// this node's copy of the publisher's name record: a tag moves only when `force` is set,
+/// and then with a warning.
+pub fn check_tag(
+    store: &Store,
+    publisher: &[u8; 32],
+    model: &str,
+    tag: Option<&str>,
+    force: bool,
+) -> Result<(), NameError> {
+    let Some(tag) = tag else {
+        return Ok(());
+    };
+    let Some(record) = store.name_record(&name_key(publisher, model))? else {
+        return Ok(());
+    };
+    let Some(current) = record.body().tags.get(tag).copied() else {
+        return Ok(());
+    };
+    if !force {
+        return Err(NameError::TagTaken {
+            model: model.to_owned(),
+            tag: tag.to_owned(),
+            current,
+        });
+    }
+    tracing::warn!(model, tag, from = %current, "moving a tag to a new checkpoint (--force-tag)");
+    Ok(())
 }
 
 /// Makes and stores the name record that follows a publish of `manifest`.
@@ -250,6 +290,7 @@ mod tests {
             parent: None,
             metadata: Default::default(),
             follow_symlinks: false,
+            force_tag: false,
         };
         let first = crate::publish::publish(&store, &key, &request("v1")).expect("publish");
         std::fs::write(ckpt.join("a"), b"two").expect("write");
@@ -263,5 +304,61 @@ mod tests {
             pick(&r2, Some("v3")),
             Err(NameError::UnknownTag { .. })
         ));
+    }
+
+    #[test]
+    fn a_tag_moves_only_when_forced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("store")).expect("store");
+        let key = SigningKey::from_bytes(&[4; 32]);
+        let ckpt = dir.path().join("c");
+        std::fs::create_dir(&ckpt).expect("mkdir");
+        std::fs::write(ckpt.join("a"), b"one").expect("write");
+        let request = |tag: &str, force_tag: bool| crate::publish::PublishRequest {
+            path: ckpt.clone(),
+            name: "gpt".into(),
+            tag: Some(tag.into()),
+            parent: None,
+            metadata: Default::default(),
+            follow_symlinks: false,
+            force_tag,
+        };
+        let first = crate::publish::publish(&store, &key, &request("v1", false)).expect("first");
+        let first_id = first.manifest.id();
+        std::fs::write(ckpt.join("a"), b"two").expect("write");
+
+        let refused = crate::publish::publish(&store, &key, &request("v1", false))
+            .expect_err("the tag names another checkpoint");
+        assert!(
+            matches!(
+                &refused,
+                crate::publish::PublishError::Name(NameError::TagTaken { tag, current, .. })
+                    if tag == "v1" && *current == first_id
+            ),
+            "{refused}"
+        );
+        assert!(refused.to_string().contains("--force-tag"), "{refused}");
+        let publisher = key.verifying_key().to_bytes();
+        let record = store
+            .name_record(&name_key(&publisher, "gpt"))
+            .expect("store")
+            .expect("record");
+        assert_eq!(
+            record.body().seq,
+            1,
+            "a refused publish leaves the record alone"
+        );
+        assert_eq!(pick(&record, Some("v1")).expect("v1"), first_id);
+        assert_eq!(
+            store.manifests().expect("store").len(),
+            1,
+            "a refused publish stores no manifest"
+        );
+
+        let other = crate::publish::publish(&store, &key, &request("v2", false)).expect("v2");
+        let moved = crate::publish::publish(&store, &key, &request("v1", true)).expect("forced");
+        let record = moved.name_record;
+        assert_eq!(pick(&record, Some("v1")).expect("v1"), moved.manifest.id());
+        assert_eq!(pick(&record, Some("v2")).expect("v2"), other.manifest.id());
     }
 }

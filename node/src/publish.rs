@@ -40,6 +40,8 @@ pub struct PublishRequest {
     /// Follow symbolic links whose targets lie outside the published directory (by default
     /// such a link is refused, so that a link cannot publish a file from elsewhere).
     pub follow_symlinks: bool,
+    /// Move `tag` even when it already names another checkpoint (refused otherwise).
+    pub force_tag: bool,
 }
 
 /// Why publishing failed.
@@ -119,12 +121,20 @@ fn now_ms() -> u64 {
 
 /// Chunks, hashes and signs the checkpoint at `request.path`, records it in `store` as
 /// held and complete, and makes the model's next name record; symbolic links out of the
-/// published directory are refused unless `request.follow_symlinks`.
+/// published directory are refused unless `request.follow_symlinks`, and so is a tag that
+/// already names another checkpoint unless `request.force_tag`.
 pub fn publish(
     store: &Store,
     key: &SigningKey,
     request: &PublishRequest,
 ) -> Result<Published, PublishError> {
+    crate::names::check_tag(
+        store,
+        &key.verifying_key().to_bytes(),
+        &request.name,
+        request.tag.as_deref(),
+        request.force_tag,
+    )?;
     let (root, files) = sources::sources(&request.path, request.follow_symlinks)?;
     let mut entries = Vec::with_capacity(files.len());
     let mut locations = Vec::new();
@@ -205,6 +215,7 @@ mod tests {
             parent: None,
             metadata: BTreeMap::new(),
             follow_symlinks: false,
+            force_tag: false,
         };
         let signed = publish(&store, &key, &request).expect("publish").manifest;
         let paths: Vec<&str> = signed
@@ -247,6 +258,7 @@ mod tests {
             parent: None,
             metadata: BTreeMap::new(),
             follow_symlinks: false,
+            force_tag: false,
         };
         let err = publish(&store, &key, &request).expect_err("missing");
         assert!(err.to_string().contains("cannot read"), "{err}");

@@ -112,6 +112,7 @@ async fn only_a_valid_vouch_from_a_reader_lab_opens_a_restricted_checkpoint() {
                 format_public_key(&reader_lab.verifying_key().to_bytes()),
             )]),
             follow_symlinks: false,
+            force_tag: false,
         })
         .await
         .expect("publish");

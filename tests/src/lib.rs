@@ -15,6 +15,7 @@
 //!   kept or refused (`--force` replaces them), and `-o` defaults to ./NAME.
 //! - `shutdown.rs`: a node stopped with SIGTERM mid-transfer exits promptly, and its
 //!   interrupted fetch resumes after a restart.
+//! - `closed_stdout.rs`: a command whose stdout is closed early exits quietly.
 //!
 //! [`streamed`] runs a fetch in the background and reads its progress as it arrives.
 

@@ -207,3 +207,37 @@ fn untrusted_publishers_are_refused_unless_allowed() -> anyhow::Result<()> {
     assert_same_dirs(&dir, &out)?;
     Ok(())
 }
+
+#[test]
+fn a_tag_that_names_another_checkpoint_moves_only_with_force_tag() -> anyhow::Result<()> {
+    let net = testnet(1).start()?;
+    let dir = net.scratch_dir("ckpt")?;
+    let path = dir.display().to_string();
+    let publish_v1 = ["publish", path.as_str(), "--name", "gpt", "--tag", "v1"];
+    generate(&dir, &CheckpointSpec::new(1 << 20).seed(1))?;
+    let first: serde_json::Value = net[0].ostrom_json(&publish_v1)?;
+    let first = first["id"].as_str().context("id")?.to_owned();
+
+    generate(&dir, &CheckpointSpec::new(1 << 20).seed(2))?;
+    let refused = net[0].ostrom(&publish_v1)?;
+    ensure!(
+        !refused.success()
+            && refused.stderr_contains("already names checkpoint")
+            && refused.stderr_contains(&first)
+            && refused.stderr_contains("--force-tag"),
+        "{}",
+        refused.stderr
+    );
+
+    let mut forced_args = publish_v1.to_vec();
+    forced_args.push("--force-tag");
+    let forced: serde_json::Value = net[0].ostrom_json(&forced_args)?;
+    let forced = forced["id"].as_str().context("id")?.to_owned();
+    ensure!(forced != first, "the forced publish made no new checkpoint");
+    let log: serde_json::Value = net[0].ostrom_json(&["log", "self/gpt@v1"])?;
+    ensure!(
+        log[0]["id"].as_str() == Some(forced.as_str()),
+        "v1 does not name the forced publish: {log}"
+    );
+    Ok(())
+}

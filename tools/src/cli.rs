@@ -215,6 +215,10 @@ pub struct PublishArgs {
     /// a Hugging Face cache snapshot's links into its repository's blobs are always followed).
     #[arg(long)]
     pub follow_symlinks: bool,
+    /// Move --tag to this checkpoint even when it already names another one (by default
+    /// such a publish is refused, so that a tag is not moved by mistake).
+    #[arg(long)]
+    pub force_tag: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -1,8 +1,12 @@
 //! `ostrom`: run an Ostrom node, publish checkpoints, fetch them by id, inspect what a node
 //! holds. See `ostrom --help` and README.md.
+//!
+//! A command whose stdout is closed early (`ostrom ls | head`) exits quietly with status
+//! 141, as a program stopped by SIGPIPE does ([`closed_stdout`]).
 
 mod cli;
 mod client;
+mod closed_stdout;
 mod commands;
 mod format;
 mod progress;
@@ -10,6 +14,7 @@ mod progress;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    closed_stdout::install_panic_hook();
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -20,6 +25,9 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) if closed_stdout::is_broken_pipe(&error) => {
+            std::process::ExitCode::from(closed_stdout::STATUS)
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE

@@ -2,24 +2,30 @@
 //!
 //! | call | what it does |
 //! |---|---|
-//! | `GET /v1/info` | peer id, listen addresses, publisher key |
+//! | `GET /v1/info` | peer id, listen addresses, publisher key, version (no token) |
+//! | `GET /v1/traffic` | block bytes exchanged with each peer |
 //! | `GET /v1/checkpoints` | every stored checkpoint |
 //! | `GET /v1/checkpoints/{id}` | one checkpoint (by checkpoint or file id) |
-//! | `POST /v1/publish` | publish a path (token) |
-//! | `POST /v1/retract` | retract a checkpoint this node published (token) |
+//! | `POST /v1/publish` | publish a path |
+//! | `POST /v1/retract` | retract a checkpoint this node published |
 //! | `POST /v1/resolve` | resolve `ALIAS/MODEL[@TAG]` to a checkpoint id |
 //! | `POST /v1/log` | the lineage of `ALIAS/MODEL[@TAG]` |
-//! | `POST /v1/fetch` | fetch an id into a directory (token); answers newline-delimited JSON [`FetchEvent`]s |
+//! | `POST /v1/fetch` | fetch an id into a directory; answers newline-delimited JSON [`FetchEvent`]s |
+//!
+//! Every call but `GET /v1/info` needs the token; every call must come from a local
+//! program (see [`guard`](super::guard)).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -27,6 +33,8 @@ use ostrom_protocol::Id;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+use super::guard;
+pub use super::guard::check_api_addr;
 use super::types::{
     CheckpointSummary, ErrorBody, FetchBody, FetchEvent, LogEntry, NodeInfo, PublishBody,
     PublishOutcome, ResolveBody, Resolved, RetractBody, Retracted, TrafficInfo,
@@ -42,7 +50,6 @@ use crate::store::StoreError;
 #[derive(Clone)]
 struct ApiState {
     node: Node,
-    token: String,
 }
 
 struct ApiError(StatusCode, ErrorBody);
@@ -85,24 +92,6 @@ impl From<StoreError> for ApiError {
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-fn check_token(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let presented = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if presented == Some(state.token.as_str()) {
-        Ok(())
-    } else {
-        Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            ErrorBody::new(
-                ErrorKind::Unauthorized,
-                "missing or wrong API token (it is in the node home's api.token)",
-            ),
-        ))
-    }
-}
-
 fn parse_id(text: &str) -> Result<Id, ApiError> {
     text.parse().map_err(bad_request)
 }
@@ -110,7 +99,9 @@ fn parse_id(text: &str) -> Result<Id, ApiError> {
 /// Binds the control API on `addr`, writes the bound address into the home's `api.addr`,
 /// and serves as a task of the node until the node shuts down; requests under way then
 /// finish (a running fetch ends with a `cancelled` error line).
+/// An address that is not loopback is refused before anything is bound.
 pub async fn serve(node: Node, addr: SocketAddr) -> Result<SocketAddr, NodeError> {
+    guard::check_api_addr(addr)?;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| NodeError::Api { addr, source })?;
@@ -122,12 +113,9 @@ pub async fn serve(node: Node, addr: SocketAddr) -> Result<SocketAddr, NodeError
     std::fs::write(&addr_file, format!("{bound}\n"))
         .map_err(|source| NodeError::Api { addr, source })?;
     let shutdown = node.shutdown_token();
-    let state = ApiState {
-        node: node.clone(),
-        token,
-    };
+    let state = ApiState { node: node.clone() };
+    let token: Arc<str> = Arc::from(token);
     let router = Router::new()
-        .route("/v1/info", get(info))
         .route("/v1/traffic", get(traffic))
         .route("/v1/checkpoints", get(list))
         .route("/v1/checkpoints/{id}", get(show))
@@ -136,6 +124,12 @@ pub async fn serve(node: Node, addr: SocketAddr) -> Result<SocketAddr, NodeError
         .route("/v1/resolve", post(resolve))
         .route("/v1/retract", post(retract))
         .route("/v1/log", post(log))
+        .route_layer(middleware::from_fn_with_state(token, guard::require_token))
+        .route("/v1/info", get(info))
+        .layer(middleware::from_fn_with_state(
+            bound.port(),
+            guard::local_only,
+        ))
         .with_state(state);
     node.spawn(async move {
         let server =
@@ -151,8 +145,7 @@ async fn info(State(state): State<ApiState>) -> Json<NodeInfo> {
     Json(NodeInfo::from(&state.node.info().await))
 }
 
-async fn traffic(State(state): State<ApiState>, headers: HeaderMap) -> ApiResult<TrafficInfo> {
-    check_token(&state, &headers)?;
+async fn traffic(State(state): State<ApiState>) -> ApiResult<TrafficInfo> {
     let mut traffic = TrafficInfo::from(&state.node.traffic());
     traffic.streams = state.node.network().exchange_stream_counts();
     Ok(Json(traffic))
@@ -203,20 +196,16 @@ async fn log(
 
 async fn retract(
     State(state): State<ApiState>,
-    headers: HeaderMap,
     Json(body): Json<RetractBody>,
 ) -> ApiResult<Retracted> {
-    check_token(&state, &headers)?;
     let id = parse_id(&body.id)?;
     Ok(Json(state.node.retract(id, &body.reason).await?.into()))
 }
 
 async fn publish(
     State(state): State<ApiState>,
-    headers: HeaderMap,
     Json(body): Json<PublishBody>,
 ) -> ApiResult<PublishOutcome> {
-    check_token(&state, &headers)?;
     let parent = body.parent.as_deref().map(parse_id).transpose()?;
     let request = PublishRequest {
         path: PathBuf::from(body.path),
@@ -225,6 +214,7 @@ async fn publish(
         parent,
         metadata: body.metadata.into_iter().collect::<BTreeMap<_, _>>(),
         follow_symlinks: body.follow_symlinks,
+        force_tag: body.force_tag,
     };
     Ok(Json(PublishOutcome::from(
         &state.node.publish(request).await?,
@@ -235,10 +225,8 @@ async fn publish(
 /// away drops the stream, which stops the fetch.
 async fn fetch(
     State(state): State<ApiState>,
-    headers: HeaderMap,
     Json(body): Json<FetchBody>,
 ) -> Result<Response, ApiError> {
-    check_token(&state, &headers)?;
     let request = FetchRequest {
         id: parse_id(&body.id)?,
         out: PathBuf::from(body.out),

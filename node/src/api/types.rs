@@ -65,6 +65,9 @@ pub struct PublishBody {
     /// Follow symbolic links out of the published directory.
     #[serde(default)]
     pub follow_symlinks: bool,
+    /// Move `tag` even when it already names another checkpoint.
+    #[serde(default)]
+    pub force_tag: bool,
 }
 
 /// What publishing did.

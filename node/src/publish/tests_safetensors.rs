@@ -254,6 +254,7 @@ fn verify_and_publish_agree_on_every_case() {
             parent: None,
             metadata: BTreeMap::new(),
             follow_symlinks: false,
+            force_tag: false,
         };
         let published = publish(&store, &key, &request);
         match (expect, verified, published) {

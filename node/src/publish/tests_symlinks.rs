@@ -31,6 +31,7 @@ fn publish_in(
         parent: None,
         metadata: BTreeMap::new(),
         follow_symlinks,
+        force_tag: false,
     };
     publish(store, &key, &request)
 }

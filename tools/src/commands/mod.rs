@@ -97,8 +97,13 @@ pub(crate) fn parse_addrs(texts: &[String], flag: &str) -> Result<Vec<Multiaddr>
         .collect()
 }
 
-/// Prints `value` as pretty JSON on stdout.
+/// Prints `value` as pretty JSON on stdout; a closed stdout is an error that `main` turns
+/// into a quiet exit.
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    use std::io::Write;
+    let text = serde_json::to_string_pretty(value)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}")?;
+    out.flush()?;
     Ok(())
 }

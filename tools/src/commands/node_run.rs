@@ -29,6 +29,8 @@ pub async fn run(home: &Home, args: RunArgs) -> Result<()> {
         network_key: args.network_key.clone(),
     };
     let api_addr = options.api.unwrap_or(config.api);
+    // Its message already names the cause; as one error it is printed once.
+    server::check_api_addr(api_addr).map_err(|e| anyhow::anyhow!(e.to_string()))?;
     let node = Node::start(home.clone(), options).await?;
     let bound = server::serve(node.clone(), api_addr).await?;
     if misbehavior != Misbehavior::None {

@@ -71,6 +71,7 @@ pub async fn run(home: &Home, args: PublishArgs) -> Result<()> {
                 parent: args.parent,
                 metadata,
                 follow_symlinks: args.follow_symlinks,
+                force_tag: args.force_tag,
             };
             client.post("/v1/publish", &body).await?
         }
@@ -84,6 +85,7 @@ pub async fn run(home: &Home, args: PublishArgs) -> Result<()> {
                 parent,
                 metadata,
                 follow_symlinks: args.follow_symlinks,
+                force_tag: args.force_tag,
             };
             let started = Instant::now();
             let published =
