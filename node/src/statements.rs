@@ -188,9 +188,13 @@ pub async fn rotations_from(
     let mut seen = vec![root.key];
     let mut key = root.key;
     while seen.len() <= MAX_ROTATIONS {
-        let revocation = match root.recovery {
-            Some(recovery) => revocation_of(store, network, key, recovery).await,
-            None => None,
+        // Both lookups at once: a revocation, when found, overrides the rotation.
+        let (revocation, rotation) = match root.recovery {
+            Some(recovery) => tokio::join!(
+                revocation_of(store, network, key, recovery),
+                rotation_from(store, network, key)
+            ),
+            None => (None, rotation_from(store, network, key).await),
         };
         let next = match revocation {
             Some(revocation) => {
@@ -199,7 +203,7 @@ pub async fn rotations_from(
                 history.revocations.push(revocation);
                 successor
             }
-            None => rotation_from(store, network, key).await.map(|rotation| {
+            None => rotation.map(|rotation| {
                 let _ = store.put_statement(&rotation.body().dht_key(), rotation.bytes());
                 let new_key = rotation.body().new_key;
                 history.rotations.push(rotation);

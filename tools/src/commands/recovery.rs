@@ -53,18 +53,24 @@ fn new(home: &Home, file: &Path) -> Result<()> {
 
 /// Prints the recovery public key recorded in the home.
 fn show(home: &Home) -> Result<()> {
+    match recorded(home)? {
+        Some(key) => println!("{}", format_public_key(&key)),
+        None => bail!("no recovery key yet: `ostrom key recovery new FILE` makes one"),
+    }
+    Ok(())
+}
+
+/// The recovery public key recorded in the home, if one was made there.
+pub fn recorded(home: &Home) -> Result<Option<[u8; 32]>> {
     let path = home.root().join(PUBLIC_FILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!("no recovery key yet: `ostrom key recovery new FILE` makes one")
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     let key = parse_public_key(text.trim())
         .with_context(|| format!("{} does not hold a public key", path.display()))?;
-    println!("{}", format_public_key(&key));
-    Ok(())
+    Ok(Some(key))
 }
 
 /// Reads a recovery key seed file: exactly 32 bytes.

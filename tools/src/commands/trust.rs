@@ -7,11 +7,16 @@ use ostrom_node::Home;
 use ostrom_protocol::trust::format_public_key;
 use serde::Serialize;
 
+/// Prints the publisher key on stdout and, when this lab has one, its recovery key on
+/// stderr (stdout stays the one key other tools read).
 pub fn key(home: &Home) -> Result<()> {
     println!(
         "{}",
         format_public_key(&home.publisher_key()?.verifying_key().to_bytes())
     );
+    if let Some(recovery) = super::recovery::recorded(home)? {
+        eprintln!("recovery key {}", format_public_key(&recovery));
+    }
     Ok(())
 }
 
