@@ -35,6 +35,9 @@ pub fn check_incoming(key: &[u8], value: &[u8], existing: Option<&[u8]>) -> Resu
         }
         return Ok(());
     }
+    if let Some(verdict) = crate::statements::records::check_revocation(key, value, existing) {
+        return verdict;
+    }
     Err("not a record key Ostrom defines".to_owned())
 }
 

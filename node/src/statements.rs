@@ -5,11 +5,16 @@
 //!   refuse unless the user allows retracted checkpoints, and always warn.
 //! - A key rotation, signed by the old key, names the publisher's new key; a node that
 //!   trusts the old key trusts the new one for manifests created after the rotation.
+//! - A key revocation, signed by a lab's recovery key, cuts a publisher key from a time on
+//!   and may name the key that takes its place; it overrides the revoked key's rotations.
+//!   Which revocations a node stores for its peers is [`records::check_revocation`].
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
+use ostrom_protocol::chain::{KeyHistory, TrustRoot};
 use ostrom_protocol::retraction::{retraction_key, Retraction, SignedRetraction};
+use ostrom_protocol::revocation::{revocation_key, Revocation, SignedRevocation};
 use ostrom_protocol::rotation::{rotation_key, KeyRotation, SignedKeyRotation};
 use ostrom_protocol::signed::RecordError;
 use ostrom_protocol::SignedManifest;
@@ -17,9 +22,11 @@ use ostrom_protocol::SignedManifest;
 use crate::network::NetworkHandle;
 use crate::store::{Store, StoreError};
 
+pub mod records;
+
 /// How long a fetch waits for the DHT to answer a statement lookup.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
-/// Most rotations followed from one key.
+/// Most keys followed from one trusted key, through rotations and revocations.
 const MAX_ROTATIONS: usize = 16;
 
 /// Why a statement could not be made.
@@ -89,6 +96,29 @@ pub fn rotate(
     Ok(rotation)
 }
 
+/// Signs, with the lab's `recovery` key, the revocation of `revoked` from `revoked_ms`,
+/// naming `successor` in its place, and keeps it.
+pub fn revoke(
+    store: &Store,
+    recovery: &SigningKey,
+    revoked: [u8; 32],
+    successor: Option<[u8; 32]>,
+    revoked_ms: Option<u64>,
+) -> Result<SignedRevocation, StatementError> {
+    let revocation = SignedRevocation::sign(
+        Revocation {
+            recovery_key: recovery.verifying_key().to_bytes(),
+            revoked_key: revoked,
+            revoked_ms: revoked_ms.unwrap_or_else(now_ms),
+            successor,
+        },
+        recovery,
+    )?;
+    store.put_statement(&revocation.body().dht_key(), revocation.bytes())?;
+    store.flush()?;
+    Ok(revocation)
+}
+
 /// Every copy of the statement under `key`: this node's and the DHT's.
 async fn copies(store: &Store, network: &NetworkHandle, key: Vec<u8>) -> Vec<Vec<u8>> {
     let mut all: Vec<Vec<u8>> = store.statement(&key).ok().flatten().into_iter().collect();
@@ -114,32 +144,79 @@ pub async fn retraction_of(
     Some(found)
 }
 
-/// The chain of rotations from `start`, as far as they can be found.
+/// The preferred valid rotation from `key`, if one is known here or in the DHT.
+async fn rotation_from(
+    store: &Store,
+    network: &NetworkHandle,
+    key: [u8; 32],
+) -> Option<SignedKeyRotation> {
+    copies(store, network, rotation_key(&key))
+        .await
+        .into_iter()
+        .filter_map(|bytes| SignedKeyRotation::from_bytes(bytes).ok())
+        .filter(|r| r.body().old_key == key)
+        .reduce(|a, b| if b.preferred_over(&a) { b } else { a })
+}
+
+/// The preferred valid revocation of `key` by `recovery`, if one is known here or in the
+/// DHT.
+async fn revocation_of(
+    store: &Store,
+    network: &NetworkHandle,
+    key: [u8; 32],
+    recovery: [u8; 32],
+) -> Option<SignedRevocation> {
+    copies(store, network, revocation_key(&key, &recovery))
+        .await
+        .into_iter()
+        .filter_map(|bytes| SignedRevocation::from_bytes(bytes).ok())
+        .filter(|r| r.body().revoked_key == key && r.body().recovery_key == recovery)
+        .reduce(|a, b| if b.preferred_over(&a) { b } else { a })
+}
+
+/// The statements about the keys a trust store entry covers, as far as they can be found:
+/// from `root`'s key, at each key its revocation by the root's recovery key (which, when
+/// found, is followed to its successor) or else its preferred rotation. Everything found is
+/// kept, to be stored in the DHT again. The name is older than revocations.
 pub async fn rotations_from(
     store: &Store,
     network: &NetworkHandle,
-    start: [u8; 32],
-) -> Vec<SignedKeyRotation> {
-    let mut chain: Vec<SignedKeyRotation> = Vec::new();
-    let mut key = start;
-    while chain.len() < MAX_ROTATIONS {
-        let best = copies(store, network, rotation_key(&key))
-            .await
-            .into_iter()
-            .filter_map(|bytes| SignedKeyRotation::from_bytes(bytes).ok())
-            .filter(|r| r.body().old_key == key)
-            .reduce(|a, b| if b.preferred_over(&a) { b } else { a });
-        let Some(rotation) = best else { break };
-        if chain
-            .iter()
-            .any(|r| r.body().old_key == rotation.body().new_key)
-            || rotation.body().new_key == start
-        {
-            break;
+    root: impl Into<TrustRoot>,
+) -> KeyHistory {
+    let root = root.into();
+    let mut history = KeyHistory::default();
+    let mut seen = vec![root.key];
+    let mut key = root.key;
+    while seen.len() <= MAX_ROTATIONS {
+        // Both lookups at once: a revocation, when found, overrides the rotation.
+        let (revocation, rotation) = match root.recovery {
+            Some(recovery) => tokio::join!(
+                revocation_of(store, network, key, recovery),
+                rotation_from(store, network, key)
+            ),
+            None => (None, rotation_from(store, network, key).await),
+        };
+        let next = match revocation {
+            Some(revocation) => {
+                let _ = store.put_statement(&revocation.body().dht_key(), revocation.bytes());
+                let successor = revocation.body().successor;
+                history.revocations.push(revocation);
+                successor
+            }
+            None => rotation.map(|rotation| {
+                let _ = store.put_statement(&rotation.body().dht_key(), rotation.bytes());
+                let new_key = rotation.body().new_key;
+                history.rotations.push(rotation);
+                new_key
+            }),
+        };
+        match next {
+            Some(next) if !seen.contains(&next) => {
+                seen.push(next);
+                key = next;
+            }
+            _ => break,
         }
-        let _ = store.put_statement(&rotation.body().dht_key(), rotation.bytes());
-        key = rotation.body().new_key;
-        chain.push(rotation);
     }
-    chain
+    history
 }

@@ -15,7 +15,11 @@
 //!   number that only grows.
 //! - [`vouch`]: a lab's statement that a node's peer id belongs to it, for a bounded time.
 //! - [`retraction`]: a publisher's statement that one of its checkpoints is withdrawn.
-//! - [`rotation`]: a publisher key replaced by a new one, and following chains of them.
+//! - [`rotation`]: a publisher key replaced by a new one.
+//! - [`revocation`]: a publisher key revoked by the lab's offline recovery key, with the key
+//!   that takes its place.
+//! - [`chain`]: which keys a trust store entry covers, and when, through its rotations and
+//!   revocations.
 //! - [`trust`]: the text form of publisher keys and the checks a key must pass.
 //! - [`wire`]: the exchange protocol's messages and their framing limits.
 //! - [`dht`]: the DHT protocol name and record keys.
@@ -31,6 +35,7 @@
 //! [`chunking`], which reads the file it is asked to chunk.
 
 mod bounded;
+pub mod chain;
 pub mod chunking;
 pub mod dht;
 pub mod envelope;
@@ -40,6 +45,7 @@ pub mod manifest;
 pub mod name_record;
 pub mod path;
 pub mod retraction;
+pub mod revocation;
 pub mod rotation;
 pub mod safetensors_header;
 pub mod signed;

@@ -3,7 +3,9 @@
 //! The old key signs a [`KeyRotation`] naming the new key and the time of the rotation.
 //! A node that trusts the old key then trusts the new one for manifests created at or
 //! after that time ([`is_trusted`]); rotations chain (A → B, then B → C), and
-//! [`follow_rotations`] finds the current key at the end of a chain.
+//! [`follow_rotations`] finds the current key at the end of a chain. A lab's
+//! [revocation](crate::revocation) of a key overrides every rotation from it
+//! ([`crate::chain`]).
 //!
 //! One old key rotates once. Should several rotations from the same old key exist (only the
 //! holder of that key can sign them), every node picks the same one: the earliest
@@ -13,13 +15,13 @@
 //! by `old_key`, at most [`MAX_RECORD_SIZE`] bytes. It lives in the DHT under
 //! [`rotation_key`].
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use serde::{Deserialize, Serialize};
 
 use crate::limits::MAX_RECORD_SIZE;
 use crate::signed::{invalid, parse_record_key, record_key, RecordError, Signed, Statement};
 use crate::trust::check_public_key;
+
+pub use crate::chain::{follow_rotations, is_trusted, ChainLink};
 
 /// The magic of a signed key rotation.
 pub const ROTATION_MAGIC: [u8; 4] = *b"OSTK";
@@ -41,16 +43,6 @@ pub struct KeyRotation {
 
 /// A key rotation with its signed bytes; only ever built from bytes that verified.
 pub type SignedKeyRotation = Signed<KeyRotation>;
-
-/// One key of a rotation chain and the time from which it is trusted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChainLink {
-    /// The key.
-    pub key: [u8; 32],
-    /// Manifests created at or after this time (ms since the Unix epoch) are trusted
-    /// under `key`; 0 for the key the chain starts from.
-    pub since_ms: u64,
-}
 
 impl Statement for KeyRotation {
     const KIND: &'static str = "key rotation";
@@ -76,7 +68,7 @@ impl KeyRotation {
         rotation_key(&self.old_key)
     }
 
-    fn rank(&self) -> (u64, [u8; 32]) {
+    pub(crate) fn rank(&self) -> (u64, [u8; 32]) {
         (self.rotated_ms, self.new_key)
     }
 }
@@ -102,67 +94,12 @@ pub fn parse_rotation_key(key: &[u8]) -> Option<[u8; 32]> {
     parse_record_key(ROTATION_PREFIX, key)
 }
 
-/// The chain of keys from `start` through `rotations`: `start` (trusted since 0), then each
-/// key it rotated to. For each key the preferred rotation from it is followed; the chain
-/// stops at a key with no rotation or one that leads back into the chain. A key is trusted
-/// from the latest rotation time on its way, so a later link never reaches back in time.
-pub fn rotation_chain(start: [u8; 32], rotations: &[SignedKeyRotation]) -> Vec<ChainLink> {
-    let mut preferred: BTreeMap<[u8; 32], &KeyRotation> = BTreeMap::new();
-    for rotation in rotations.iter().map(Signed::body) {
-        preferred
-            .entry(rotation.old_key)
-            .and_modify(|held| {
-                if rotation.rank() < held.rank() {
-                    *held = rotation;
-                }
-            })
-            .or_insert(rotation);
-    }
-    let mut chain = vec![ChainLink {
-        key: start,
-        since_ms: 0,
-    }];
-    let mut seen = BTreeSet::from([start]);
-    let mut link = chain[0];
-    while let Some(rotation) = preferred.get(&link.key) {
-        if !seen.insert(rotation.new_key) {
-            break;
-        }
-        link = ChainLink {
-            key: rotation.new_key,
-            since_ms: link.since_ms.max(rotation.rotated_ms),
-        };
-        chain.push(link);
-    }
-    chain
-}
-
-/// The current key of a publisher known by `start`: the end of its [`rotation_chain`].
-pub fn follow_rotations(start: [u8; 32], rotations: &[SignedKeyRotation]) -> [u8; 32] {
-    rotation_chain(start, rotations)
-        .last()
-        .map_or(start, |link| link.key)
-}
-
-/// Whether a node that trusts `start` trusts a manifest signed by `signer` and created at
-/// `created_ms`: `signer` is `start`, or a key of the chain from `start` whose rotation time
-/// is at or before `created_ms`.
-pub fn is_trusted(
-    start: [u8; 32],
-    rotations: &[SignedKeyRotation],
-    signer: &[u8; 32],
-    created_ms: u64,
-) -> bool {
-    rotation_chain(start, rotations)
-        .iter()
-        .any(|link| link.key == *signer && created_ms >= link.since_ms)
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::chain::KeyHistory;
     use crate::retraction::Retraction;
     use crate::signed::testing::{self, key, public, statement_properties};
     use crate::Id;
@@ -174,6 +111,10 @@ mod tests {
             rotated_ms: at,
         };
         Signed::sign(body, &key(from)).expect("signs")
+    }
+
+    fn follow(rotations: &[SignedKeyRotation]) -> [u8; 32] {
+        follow_rotations(public(1), &KeyHistory::from(rotations.to_vec()))
     }
 
     prop_compose! {
@@ -235,20 +176,6 @@ mod tests {
     }
 
     #[test]
-    fn chains_are_followed_and_cycles_ignored() {
-        assert_eq!(follow_rotations(public(1), &[]), public(1));
-        let chain = [rotate(2, 3, 30), rotate(1, 2, 10), rotate(7, 8, 1)];
-        assert_eq!(follow_rotations(public(1), &chain), public(3));
-        assert_eq!(follow_rotations(public(2), &chain), public(3));
-        assert_eq!(follow_rotations(public(3), &chain), public(3));
-
-        let cycle = [rotate(1, 2, 10), rotate(2, 3, 20), rotate(3, 1, 30)];
-        assert_eq!(follow_rotations(public(1), &cycle), public(3));
-        assert_eq!(follow_rotations(public(2), &cycle), public(1));
-        assert_eq!(rotation_chain(public(1), &cycle).len(), 3);
-    }
-
-    #[test]
     fn the_earliest_of_competing_rotations_wins() {
         let early = rotate(1, 2, 10);
         let late = rotate(1, 3, 20);
@@ -256,11 +183,8 @@ mod tests {
         assert!(!late.preferred_over(&early));
         assert!(!early.preferred_over(&early));
         assert!(!early.preferred_over(&rotate(4, 5, 20)), "another old key");
-        assert_eq!(
-            follow_rotations(public(1), &[late.clone(), early.clone()]),
-            public(2)
-        );
-        assert_eq!(follow_rotations(public(1), &[early, late]), public(2));
+        assert_eq!(follow(&[late.clone(), early.clone()]), public(2));
+        assert_eq!(follow(&[early, late]), public(2));
 
         let (a, b) = (rotate(1, 2, 10), rotate(1, 3, 10));
         let smaller = if public(2) < public(3) {
@@ -268,28 +192,8 @@ mod tests {
         } else {
             public(3)
         };
-        assert_eq!(
-            follow_rotations(public(1), &[a.clone(), b.clone()]),
-            smaller
-        );
-        assert_eq!(follow_rotations(public(1), &[b, a]), smaller);
-    }
-
-    #[test]
-    fn new_keys_are_trusted_from_their_rotation_time() {
-        let chain = [rotate(1, 2, 100), rotate(2, 3, 50)];
-        let trusted = |signer: u8, at: u64| is_trusted(public(1), &chain, &public(signer), at);
-        assert!(trusted(1, 0), "the trusted key itself");
-        assert!(trusted(1, 1_000));
-        assert!(!trusted(2, 99), "new key before the rotation");
-        assert!(trusted(2, 100));
-        assert!(!trusted(3, 60), "a later link reaching back in time");
-        assert!(trusted(3, 100));
-        assert!(!trusted(9, 1_000), "a stranger");
-        assert!(
-            !is_trusted(public(2), &chain, &public(1), 1_000),
-            "backwards"
-        );
+        assert_eq!(follow(&[a.clone(), b.clone()]), smaller);
+        assert_eq!(follow(&[b, a]), smaller);
     }
 
     #[test]

@@ -12,11 +12,13 @@
 //!   table row is `| `NAME` | DTYPE | SHAPE | FIRST_CHUNK | CHUNK_COUNT |`.
 
 use ed25519_dalek::SigningKey;
+use ostrom_protocol::chain::{is_trusted, KeyHistory, TrustRoot};
 use ostrom_protocol::chunking::chunk_file;
 use ostrom_protocol::dht::holders_key;
 use ostrom_protocol::manifest::ChunkRef;
 use ostrom_protocol::name_record::{NameRecord, SignedNameRecord};
 use ostrom_protocol::retraction::{Retraction, SignedRetraction};
+use ostrom_protocol::revocation::{Revocation, SignedRevocation};
 use ostrom_protocol::rotation::{KeyRotation, SignedKeyRotation};
 use ostrom_protocol::signed::Signed;
 use ostrom_protocol::vouch::{SignedVouch, Vouch};
@@ -217,6 +219,17 @@ fn rotation() -> Result<SignedKeyRotation> {
     Ok(Signed::sign(rotation, &old)?)
 }
 
+fn revocation() -> Result<SignedRevocation> {
+    let recovery = key(0x2c);
+    let revocation = Revocation {
+        recovery_key: recovery.verifying_key().to_bytes(),
+        revoked_key: key(0x2a).verifying_key().to_bytes(),
+        revoked_ms: T0 + 2 * DAY_MS,
+        successor: Some(key(0x2b).verifying_key().to_bytes()),
+    };
+    Ok(Signed::sign(revocation, &recovery)?)
+}
+
 // ---- The checks ----
 
 #[test]
@@ -280,6 +293,46 @@ fn rotation_vector() -> Result<()> {
     ensure!(signed.id().to_string() == value(text, "Rotation id")?);
     ensure!(hex::encode(signed.body().dht_key()) == value(text, "DHT key")?);
     ensure!(SignedKeyRotation::from_bytes(block_bytes(text)?)? == signed);
+    Ok(())
+}
+
+#[test]
+fn revocation_vector() -> Result<()> {
+    let text = vector("revocation")?;
+    let signed = revocation()?;
+    same_bytes("key revocation", signed.bytes(), &block_bytes(text)?)?;
+    ensure!(signed.id().to_string() == value(text, "Revocation id")?);
+    ensure!(hex::encode(signed.body().dht_key()) == value(text, "DHT key")?);
+    let read = SignedRevocation::from_bytes(block_bytes(text)?)?;
+    ensure!(read == signed);
+
+    // The trust rules of the example: a thief holding seed 2a rotates it to seed 2d, dated
+    // a day before the revocation.
+    let public = |seed: u8| key(seed).verifying_key().to_bytes();
+    let thief = KeyRotation {
+        old_key: public(0x2a),
+        new_key: public(0x2d),
+        rotated_ms: T0 + DAY_MS,
+    };
+    let history = KeyHistory {
+        rotations: vec![Signed::sign(thief, &key(0x2a))?],
+        revocations: vec![read],
+    };
+    let root = TrustRoot {
+        key: public(0x2a),
+        recovery: Some(public(0x2c)),
+    };
+    let trusted = |seed: u8, at: u64| is_trusted(root, &history, &public(seed), at);
+    ensure!(trusted(0x2a, T0), "the revoked key before the revocation");
+    ensure!(!trusted(0x2a, T0 + 2 * DAY_MS), "the revoked key from then");
+    ensure!(!trusted(0x2d, T0 + 3 * DAY_MS), "the thief's rotation");
+    ensure!(!trusted(0x2b, T0 + 2 * DAY_MS - 1), "the successor before");
+    ensure!(trusted(0x2b, T0 + 2 * DAY_MS), "the successor from then");
+    let no_recovery = TrustRoot::from(public(0x2a));
+    ensure!(
+        is_trusted(no_recovery, &history, &public(0x2d), T0 + 3 * DAY_MS),
+        "without a recovery key the thief's rotation stands"
+    );
     Ok(())
 }
 
@@ -391,6 +444,10 @@ fn print_vectors() -> Result<()> {
     show("rotation", k.bytes(), k.id());
     println!("  dht key {}", hex::encode(k.body().dht_key()));
     println!("  new key {}", hex::encode(k.body().new_key));
+    let x = revocation()?;
+    show("revocation", x.bytes(), x.id());
+    println!("  dht key {}", hex::encode(x.body().dht_key()));
+    println!("  recovery key {}", hex::encode(x.body().recovery_key));
     let text = vector("safetensors")?;
     let name = value(text, "File name")?;
     let dir = tempfile::tempdir()?;

@@ -43,7 +43,7 @@ pub enum Command {
     /// Show one checkpoint (by checkpoint id or file id).
     Show(ShowArgs),
     /// Print this node's publisher public key (what other labs put in their trust
-    /// store), or rotate it.
+    /// store), rotate it, manage the lab's recovery key or revoke a key with it.
     Key(KeyArgs),
     /// Retract a checkpoint this node published: fetches of it then refuse (unless
     /// --allow-retracted) and always warn.
@@ -72,7 +72,7 @@ pub enum NodeCommand {
     Run(RunArgs),
 }
 
-/// `ostrom key [rotate]`
+/// `ostrom key [rotate|recovery|revoke]`
 #[derive(Debug, Args)]
 pub struct KeyArgs {
     #[command(subcommand)]
@@ -86,6 +86,51 @@ pub enum KeyAction {
     /// key that nodes trusting the old key follow. The node must be stopped; it publishes
     /// the statement when it starts. The old key is kept as publisher.key.retired-<time>.
     Rotate,
+    /// The lab's recovery key: print its public half, or make a new one.
+    Recovery(RecoveryArgs),
+    /// Revoke a publisher key of this lab with its recovery key: nodes whose trust entry
+    /// names that recovery key refuse what KEY signed from --at on, stop following KEY's
+    /// rotations, and trust --successor in its place. The node must be stopped; it
+    /// publishes the statement when it starts.
+    Revoke(RevokeArgs),
+}
+
+/// `ostrom key recovery [new FILE]`
+#[derive(Debug, Args)]
+pub struct RecoveryArgs {
+    #[command(subcommand)]
+    pub action: Option<RecoveryAction>,
+}
+
+/// What to do with the recovery key.
+#[derive(Debug, Subcommand)]
+pub enum RecoveryAction {
+    /// Write a new recovery key seed to FILE (mode 0600) and print its public key, which
+    /// labs trusting this one add with `ostrom trust add ALIAS KEY --recovery RKEY`. Keep
+    /// FILE offline; the node keeps only the public key.
+    New {
+        /// Where to write the seed; an existing file is never overwritten.
+        file: PathBuf,
+    },
+}
+
+/// `ostrom key revoke`
+#[derive(Debug, Args)]
+pub struct RevokeArgs {
+    /// The recovery key seed file (`ostrom key recovery new`).
+    #[arg(long)]
+    pub recovery: PathBuf,
+    /// The publisher key revoked, 64 hex digits.
+    pub key: String,
+    /// The key trusted in its place from --at on, 64 hex digits (e.g. the key this lab
+    /// already rotated to).
+    #[arg(long)]
+    pub successor: Option<String>,
+    /// From when, in milliseconds since the Unix epoch (default: now). Manifests and
+    /// rotations can be dated by whoever holds the key, so give the time the key stopped
+    /// being used or may have leaked; 0 disowns everything KEY signed.
+    #[arg(long)]
+    pub at: Option<u64>,
 }
 
 /// `ostrom retract`
@@ -139,6 +184,11 @@ pub enum TrustCommand {
         alias: String,
         /// The publisher's public key, 64 hex digits (`ostrom key` on their node).
         pubkey: String,
+        /// The lab's recovery key, 64 hex digits (`ostrom key recovery` on their node):
+        /// its revocations are then followed, and it can take the publisher's name back
+        /// should the publisher key be stolen.
+        #[arg(long)]
+        recovery: Option<String>,
     },
     /// List the trusted publishers.
     Ls(JsonFlag),

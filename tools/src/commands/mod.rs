@@ -9,6 +9,7 @@ mod log;
 mod network_key;
 mod node_run;
 mod publish;
+mod recovery;
 mod statements;
 mod traffic;
 mod trust;
@@ -67,6 +68,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Key(args) => match args.action {
                     None => trust::key(&home),
                     Some(KeyAction::Rotate) => statements::rotate(&home).await,
+                    Some(KeyAction::Recovery(args)) => recovery::run(&home, args),
+                    Some(KeyAction::Revoke(args)) => statements::revoke(&home, args).await,
                 },
                 Command::Retract(args) => statements::retract(&home, args).await,
                 Command::Lab(LabCommand::Vouch { peer_id, days }) => {
@@ -75,9 +78,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Lab(LabCommand::Join { vouch }) => lab::join(&home, &vouch),
                 Command::Lab(LabCommand::Ls(flag)) => lab::list(&home, flag.json),
                 Command::NetworkKey(NetworkKeyCommand::New { file }) => network_key::new(&file),
-                Command::Trust(TrustCommand::Add { alias, pubkey }) => {
-                    trust::add(&home, &alias, &pubkey)
-                }
+                Command::Trust(TrustCommand::Add {
+                    alias,
+                    pubkey,
+                    recovery,
+                }) => trust::add(&home, &alias, &pubkey, recovery.as_deref()),
                 Command::Trust(TrustCommand::Ls(flag)) => trust::list(&home, flag.json),
                 Command::Trust(TrustCommand::Rm { alias }) => trust::remove(&home, &alias),
                 Command::Node(_) => unreachable!("handled above"),

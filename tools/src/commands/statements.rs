@@ -1,5 +1,5 @@
-//! `ostrom retract` and `ostrom key rotate`: signed statements about a publisher's own
-//! checkpoints and key.
+//! `ostrom retract`, `ostrom key rotate` and `ostrom key revoke`: signed statements about a
+//! publisher's own checkpoints and keys.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -10,10 +10,10 @@ use ostrom_node::api::types::{RetractBody, Retracted};
 use ostrom_node::statements;
 use ostrom_node::store::Store;
 use ostrom_node::Home;
-use ostrom_protocol::trust::format_public_key;
+use ostrom_protocol::trust::{format_public_key, parse_public_key};
 use ostrom_protocol::Id;
 
-use crate::cli::RetractArgs;
+use crate::cli::{RetractArgs, RevokeArgs};
 use crate::client::ApiClient;
 
 pub async fn retract(home: &Home, args: RetractArgs) -> Result<()> {
@@ -76,6 +76,33 @@ pub async fn rotate(home: &Home) -> Result<()> {
         format_public_key(&old.verifying_key().to_bytes()),
         format_public_key(&new.verifying_key().to_bytes()),
         retired.display()
+    );
+    Ok(())
+}
+
+pub async fn revoke(home: &Home, args: RevokeArgs) -> Result<()> {
+    if ApiClient::connect(home).await.is_some() {
+        bail!("stop the node on {} before revoking a key; it publishes the revocation when it starts again", home.root().display());
+    }
+    let recovery = super::recovery::load(&args.recovery)?;
+    let revoked = parse_public_key(&args.key).context("the key to revoke")?;
+    let successor = args
+        .successor
+        .as_deref()
+        .map(parse_public_key)
+        .transpose()
+        .context("--successor")?;
+    let store = Store::open(&home.store_dir())?;
+    let revocation = statements::revoke(&store, &recovery, revoked, successor, args.at)?;
+    let body = revocation.body();
+    println!(
+        "revoked publisher key {} from {} ms{}; signed by recovery key {}",
+        format_public_key(&body.revoked_key),
+        body.revoked_ms,
+        body.successor
+            .map(|s| format!(", successor {}", format_public_key(&s)))
+            .unwrap_or_default(),
+        format_public_key(&body.recovery_key)
     );
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! `ostrom key` and `ostrom trust add|ls|rm`: this node's publisher key, and the publishers
-//! whose manifests it accepts.
+//! whose manifests it accepts, each with its lab's recovery key if it has one.
 
 use anyhow::Result;
 use ostrom_node::trust::TrustStore;
@@ -7,27 +7,38 @@ use ostrom_node::Home;
 use ostrom_protocol::trust::format_public_key;
 use serde::Serialize;
 
+/// Prints the publisher key on stdout and, when this lab has one, its recovery key on
+/// stderr (stdout stays the one key other tools read).
 pub fn key(home: &Home) -> Result<()> {
     println!(
         "{}",
         format_public_key(&home.publisher_key()?.verifying_key().to_bytes())
     );
+    if let Some(recovery) = super::recovery::recorded(home)? {
+        eprintln!("recovery key {}", format_public_key(&recovery));
+    }
     Ok(())
 }
 
-pub fn add(home: &Home, alias: &str, pubkey: &str) -> Result<()> {
+pub fn add(home: &Home, alias: &str, pubkey: &str, recovery: Option<&str>) -> Result<()> {
     let mut store = TrustStore::load(home)?;
-    store.add(alias, pubkey)?;
+    store.add(alias, pubkey, recovery)?;
     store.save()?;
-    println!("trusting {alias} = {pubkey}");
+    match recovery {
+        Some(recovery) => println!("trusting {alias} = {pubkey} (recovery key {recovery})"),
+        None => println!("trusting {alias} = {pubkey}"),
+    }
     Ok(())
 }
 
 pub fn remove(home: &Home, alias: &str) -> Result<()> {
     let mut store = TrustStore::load(home)?;
-    let key = store.remove(alias)?;
+    let root = store.remove(alias)?;
     store.save()?;
-    println!("no longer trusting {alias} = {}", format_public_key(&key));
+    println!(
+        "no longer trusting {alias} = {}",
+        format_public_key(&root.key)
+    );
     Ok(())
 }
 
@@ -35,15 +46,18 @@ pub fn remove(home: &Home, alias: &str) -> Result<()> {
 struct TrustedPublisher {
     alias: String,
     key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recovery: Option<String>,
 }
 
 pub fn list(home: &Home, json: bool) -> Result<()> {
     let store = TrustStore::load(home)?;
     let all: Vec<TrustedPublisher> = store
         .entries()
-        .map(|(alias, key)| TrustedPublisher {
+        .map(|(alias, root)| TrustedPublisher {
             alias: alias.to_owned(),
-            key: format_public_key(key),
+            key: format_public_key(&root.key),
+            recovery: root.recovery.as_ref().map(format_public_key),
         })
         .collect();
     if json {
@@ -53,7 +67,13 @@ pub fn list(home: &Home, json: bool) -> Result<()> {
         println!("no trusted publishers yet: `ostrom trust add ALIAS PUBKEY` (their `ostrom key`)");
     }
     for publisher in &all {
-        println!("{}  {}", publisher.key, publisher.alias);
+        match &publisher.recovery {
+            Some(recovery) => println!(
+                "{}  {}  (recovery key {recovery})",
+                publisher.key, publisher.alias
+            ),
+            None => println!("{}  {}", publisher.key, publisher.alias),
+        }
     }
     Ok(())
 }
