@@ -56,10 +56,16 @@ impl Node {
         let trust = TrustStore::load(&self.inner.home)?;
         let own = self.inner.publisher.verifying_key().to_bytes();
         let trusted = names::publisher_of(reference, &trust, &own)?;
+        // The alias's entry, with its recovery key when it names one, so that a revoked key
+        // is not followed.
+        let root = trust
+            .root_of(&reference.alias)
+            .filter(|root| root.key == trusted)
+            .unwrap_or_else(|| trusted.into());
         // A publisher that rotated its key names its models under the newest key.
         let rotations =
-            statements::rotations_from(&self.inner.store, &self.inner.network, trusted).await;
-        let publisher = follow_rotations(trusted, &rotations);
+            statements::rotations_from(&self.inner.store, &self.inner.network, root).await;
+        let publisher = follow_rotations(root, &rotations);
         let record = names::resolve_record(
             &self.inner.store,
             &self.inner.network,
