@@ -216,14 +216,14 @@ impl Node {
         self.ostrom(&all)?.ok()?.json()
     }
 
-    /// The node's publisher key, as `ostrom key` prints it (64 hex digits).
+    /// The node's publisher key, as `ostrom key --json` prints it (64 hex digits).
     pub fn publisher_key(&self) -> Result<String> {
-        let output = self.ostrom(&["key"])?.ok()?;
-        match output.last_line() {
+        let keys: serde_json::Value = self.ostrom_json(&["key"])?;
+        match keys["publisher_key"].as_str() {
             Some(key) => Ok(key.to_owned()),
             None => Err(Error::io(
                 format!("reading node {}'s publisher key", self.index),
-                std::io::Error::other("`ostrom key` printed nothing"),
+                std::io::Error::other(format!("`ostrom key --json` printed {keys}")),
             )),
         }
     }

@@ -77,6 +77,10 @@ pub enum NodeCommand {
 pub struct KeyArgs {
     #[command(subcommand)]
     pub action: Option<KeyAction>,
+    /// Print `{"publisher_key": ..., "recovery_key": ...}` (the recovery key is null when
+    /// none is recorded).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What to do with the publisher key.

@@ -11,15 +11,16 @@
 //! keep its window full, while requesters sharing a busy server keep few waiting, are each
 //! told of different chunks, and trade them among themselves.
 //!
-//! A requester may spread its requests over several streams (and connections) to one
-//! server; its reveals are kept per requester, shared by all its streams ([`RevealBook`]).
+//! Reveals are kept per stream: a requester that spreads one fetch over several streams asks
+//! about what it misses on each of them, and each stream's requests reveal more on it.
+//! (Keeping them per requester instead would mix the several fetches a node may run at once
+//! against one server.)
 //!
-//! Pure bookkeeping: the server's stream tasks call it and send the `Have`s it returns.
+//! Pure bookkeeping: the server's stream task calls it and sends the `Have`s it returns.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
-use libp2p::PeerId;
 use ostrom_protocol::Id;
 
 /// Fewest chunks a requester knows of beyond those it has asked for.
@@ -58,68 +59,7 @@ impl RevealCounts {
     }
 }
 
-/// Every requester's reveals, over the whole node: each requester's are shared by its
-/// streams and forgotten when the last of them ends. Cheap to clone.
-#[derive(Clone, Default)]
-pub struct RevealBook {
-    counts: RevealCounts,
-    peers: Arc<Mutex<HashMap<PeerId, Weak<Mutex<Reveals>>>>>,
-}
-
-impl RevealBook {
-    /// The reveals of `peer`, shared with its other open streams; `capacity` bounds the
-    /// chunks kept back for it.
-    pub fn of(&self, peer: PeerId, capacity: usize) -> PeerReveals {
-        let reveals = match self.peers.lock() {
-            Ok(mut peers) => {
-                peers.retain(|_, reveals| reveals.strong_count() > 0);
-                match peers.get(&peer).and_then(Weak::upgrade) {
-                    Some(reveals) => reveals,
-                    None => {
-                        let reveals = Arc::new(Mutex::new(Reveals::new(capacity)));
-                        peers.insert(peer, Arc::downgrade(&reveals));
-                        reveals
-                    }
-                }
-            }
-            Err(_) => Arc::new(Mutex::new(Reveals::new(capacity))),
-        };
-        PeerReveals {
-            reveals,
-            counts: self.counts.clone(),
-        }
-    }
-}
-
-/// One requester's reveals, as one of its streams sees them.
-pub struct PeerReveals {
-    reveals: Arc<Mutex<Reveals>>,
-    counts: RevealCounts,
-}
-
-impl PeerReveals {
-    /// See [`Reveals::asked`].
-    pub fn asked(&self, held: Vec<Id>) -> Vec<Id> {
-        self.reveals
-            .lock()
-            .map(|mut reveals| reveals.asked(held, &self.counts))
-            .unwrap_or_default()
-    }
-
-    /// [`Reveals::requested`] for each of `ids`, the requester having `waiting` requests
-    /// not yet answered here.
-    pub fn requested(&self, ids: &[Id], waiting: usize) -> Vec<Id> {
-        let Ok(mut reveals) = self.reveals.lock() else {
-            return Vec::new();
-        };
-        reveals.demand(waiting);
-        ids.iter()
-            .flat_map(|id| reveals.requested(id, &self.counts))
-            .collect()
-    }
-}
-
-/// One requester's reveals.
+/// One stream's reveals.
 #[derive(Default)]
 pub struct Reveals {
     /// Held chunks the requester asked about and was not told of yet, in its order.
@@ -255,25 +195,6 @@ mod tests {
         };
         assert!(stream.requested(&last, &counts).is_empty());
         assert!(stream.hidden.is_empty());
-    }
-
-    #[test]
-    fn a_requesters_streams_share_its_reveals_until_the_last_ends() {
-        let book = RevealBook::default();
-        let peer = PeerId::random();
-        let first = book.of(peer, 1 << 20);
-        let second = book.of(peer, 1 << 20);
-        let all = chunks(MAX_AHEAD as u32 + 10);
-        let revealed = first.asked(all.clone());
-        assert_eq!(revealed.len(), MIN_AHEAD);
-        // Requests on another stream of the same requester reveal more: one for each, and
-        // with 8 requests waiting, up to 16 ahead.
-        let more = second.requested(&revealed, 8);
-        assert_eq!(more.len(), 16);
-        drop((first, second));
-        // A new stream after the last one ended starts afresh.
-        assert!(book.of(peer, 1 << 20).requested(&all, 1).is_empty());
-        assert_eq!(book.peers.lock().map(|p| p.len()).unwrap_or(0), 1);
     }
 
     #[test]

@@ -32,7 +32,7 @@ use tokio_util::task::TaskTracker;
 
 use super::codec::{self, CodecError, MessageWriter};
 use super::misbehave::Misbehavior;
-use super::reveal::{PeerReveals, RevealBook};
+use super::reveal::{RevealCounts, Reveals};
 use crate::membership::{now_ms, verified_labs};
 use crate::network::exchange_streams::InboundStream;
 use crate::network::NetworkHandle;
@@ -62,8 +62,8 @@ pub struct ServeContext {
     pub misbehavior: Misbehavior,
     /// The node's upload limit.
     pub upload: RateLimit,
-    /// Which held chunks each requester was told of (super-seeding).
-    pub reveals: RevealBook,
+    /// How often each chunk was revealed to a requester, over all streams (super-seeding).
+    pub reveal_counts: RevealCounts,
     /// Where the bytes of blocks sent are counted.
     pub traffic: Traffic,
 }
@@ -127,8 +127,8 @@ struct Responder {
     context: ServeContext,
     cancelled: Cancelled,
     wantlist: HashSet<Id>,
-    /// Held chunks the peer asked about, told of a few at a time (shared by its streams).
-    reveals: PeerReveals,
+    /// Held chunks the peer asked about on this stream, told of a few at a time.
+    reveals: Reveals,
     /// The labs whose vouches for this peer it presented and that checked out.
     labs: HashSet<[u8; 32]>,
 }
@@ -170,14 +170,13 @@ async fn serve_stream(
         }
     };
     let mut added = context.store.subscribe_added();
-    let reveals = context.reveals.of(peer, MAX_WANTLIST);
     let mut responder = Responder {
         peer,
         writer,
         context,
         cancelled,
         wantlist: HashSet::new(),
-        reveals,
+        reveals: Reveals::new(MAX_WANTLIST),
         labs: HashSet::new(),
     };
     let write_side = async move {
@@ -282,7 +281,7 @@ impl Responder {
             Message::WantHave { ids } => {
                 let (have, dont_have): (Vec<Id>, Vec<Id>) =
                     ids.into_iter().partition(|id| self.holds(id));
-                let revealed = self.reveals.asked(have);
+                let revealed = self.reveals.asked(have, &self.context.reveal_counts);
                 self.send_haves(revealed).await?;
                 if !dont_have.is_empty() {
                     if self.wantlist.len() + dont_have.len() <= MAX_WANTLIST {
@@ -369,7 +368,12 @@ impl Responder {
         ids: &[Id],
         pending: usize,
     ) -> Result<(), CodecError> {
-        let revealed = self.reveals.requested(ids, pending);
+        self.reveals.demand(pending);
+        let counts = &self.context.reveal_counts;
+        let revealed = ids
+            .iter()
+            .flat_map(|id| self.reveals.requested(id, counts))
+            .collect();
         self.send_haves(revealed).await
     }
 

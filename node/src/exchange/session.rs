@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 use libp2p::{PeerId, Stream};
+use ostrom_protocol::limits::MAX_IDS_PER_MESSAGE;
 use ostrom_protocol::wire::{BlockEncoding, Message};
 use ostrom_protocol::Id;
 use tokio::sync::mpsc;
@@ -85,9 +86,16 @@ impl Session {
         Lane::start(peer, stream, events, vouches).await
     }
 
-    /// Adds a stream opened with [`Session::open_lane`].
-    pub fn add_lane(&mut self, lane: Lane) {
+    /// Adds a stream opened with [`Session::open_lane`], first asking on it which of
+    /// `missing` the holder has: a server tells of its chunks stream by stream.
+    pub async fn add_lane(&mut self, mut lane: Lane, missing: &[Id]) -> Result<(), CodecError> {
+        for ids in missing.chunks(MAX_IDS_PER_MESSAGE) {
+            lane.writer
+                .send(&Message::WantHave { ids: ids.to_vec() })
+                .await?;
+        }
         self.lanes.push(lane);
+        Ok(())
     }
 
     /// How many streams the session has.
@@ -95,9 +103,9 @@ impl Session {
         self.lanes.len()
     }
 
-    /// Sends a message to the holder: a block request on the next stream in turn, a cancel
-    /// on every stream (the blocks it names may have been asked on any), anything else on
-    /// the first.
+    /// Sends a message to the holder: a block request on the next stream in turn; a cancel
+    /// (the blocks it names may have been asked on any) and a want-have (a server tells of
+    /// its chunks stream by stream) on every stream; anything else on the first.
     pub async fn send(&mut self, message: &Message) -> Result<(), CodecError> {
         match message {
             Message::WantBlock { .. } => {
@@ -108,7 +116,7 @@ impl Session {
                     None => Ok(()),
                 }
             }
-            Message::Cancel { .. } => {
+            Message::Cancel { .. } | Message::WantHave { .. } => {
                 for lane in &mut self.lanes {
                     lane.writer.send(message).await?;
                 }

@@ -136,7 +136,7 @@ impl Node {
                 store: store.clone(),
                 misbehavior: options.misbehavior,
                 upload: RateLimit::new(options.upload_limit.or(config.upload_limit)),
-                reveals: Default::default(),
+                reveal_counts: Default::default(),
                 traffic: traffic.clone(),
             },
             shutdown.clone(),

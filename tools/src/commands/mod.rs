@@ -66,7 +66,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Verify(args) => verify::run(args),
                 Command::Traffic(flag) => traffic::run(&home, flag.json).await,
                 Command::Key(args) => match args.action {
-                    None => trust::key(&home),
+                    None => trust::key(&home, args.json),
                     Some(KeyAction::Rotate) => statements::rotate(&home).await,
                     Some(KeyAction::Recovery(args)) => recovery::run(&home, args),
                     Some(KeyAction::Revoke(args)) => statements::revoke(&home, args).await,

@@ -9,13 +9,18 @@ use serde::Serialize;
 
 /// Prints the publisher key on stdout and, when this lab has one, its recovery key on
 /// stderr (stdout stays the one key other tools read).
-pub fn key(home: &Home) -> Result<()> {
-    println!(
-        "{}",
-        format_public_key(&home.publisher_key()?.verifying_key().to_bytes())
-    );
-    if let Some(recovery) = super::recovery::recorded(home)? {
-        eprintln!("recovery key {}", format_public_key(&recovery));
+pub fn key(home: &Home, json: bool) -> Result<()> {
+    let publisher = format_public_key(&home.publisher_key()?.verifying_key().to_bytes());
+    let recovery = super::recovery::recorded(home)?.map(|key| format_public_key(&key));
+    if json {
+        return super::print_json(&serde_json::json!({
+            "publisher_key": publisher,
+            "recovery_key": recovery,
+        }));
+    }
+    println!("{publisher}");
+    if let Some(recovery) = recovery {
+        eprintln!("recovery key {recovery}");
     }
     Ok(())
 }

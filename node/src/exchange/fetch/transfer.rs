@@ -103,11 +103,7 @@ pub(super) async fn run(
                 // The sender half lives in the context: this does not happen.
                 None => return Err(FetchError::Task("session events ended".into())),
             },
-            Some((peer, lane)) = opened_lanes.recv() => {
-                if let Some(session) = transfer.sessions.get_mut(&peer) {
-                    session.add_lane(lane);
-                }
-            },
+            Some((peer, lane)) = opened_lanes.recv() => transfer.add_lane(peer, lane).await,
             sessions = found.recv() => {
                 let sessions = sessions.unwrap_or_default();
                 let mut joined = 0;
@@ -144,6 +140,17 @@ impl Transfer<'_> {
         let rtt = self.context.network.rtt(&peer);
         self.apply(Event::HolderFound { peer, rtt }, None).await?;
         Ok(true)
+    }
+
+    /// Takes a further stream to `peer` into its session, asking on it about the chunks
+    /// still missing; a stream that fails at once is dropped (the session goes on).
+    async fn add_lane(&mut self, peer: PeerId, lane: Lane) {
+        let missing = self.scheduler.missing_ids();
+        if let Some(session) = self.sessions.get_mut(&peer) {
+            if let Err(error) = session.add_lane(lane, &missing).await {
+                tracing::debug!(%peer, %error, "further stream to holder failed");
+            }
+        }
     }
 
     /// Opens the holder's further streams in the background, up to `streams_per_holder`.

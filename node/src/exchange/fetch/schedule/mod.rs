@@ -272,6 +272,11 @@ impl Scheduler {
         self.holders.len()
     }
 
+    /// The chunks not yet received.
+    pub fn missing_ids(&self) -> Vec<Id> {
+        self.missing.keys().copied().collect()
+    }
+
     /// Whether `peer` was dropped for misbehaving: it is not used again.
     pub fn is_banned(&self, peer: &PeerId) -> bool {
         self.banned.contains(peer)
