@@ -13,6 +13,8 @@
 //!   already verified.
 //! - `shutdown.rs`: a node stopped with SIGTERM mid-transfer exits promptly, and its
 //!   interrupted fetch resumes after a restart.
+//! - `temporary_node.rs`: a fetch through a temporary node (no node running on the home)
+//!   leaves no holder record behind.
 //!
 //! [`streamed`] runs a fetch in the background and reads its progress as it arrives.
 

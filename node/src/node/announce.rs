@@ -23,8 +23,12 @@ impl Node {
     }
 
     /// Announces every checkpoint this node holds (complete or in part) and every file it
-    /// holds whole, re-stores its name records and kept statements.
+    /// holds whole, re-stores its name records and kept statements. Does nothing on a node
+    /// that does not announce itself ([`super::NodeOptions::announce`]).
     pub async fn announce_held(&self) {
+        if !self.inner.announce {
+            return;
+        }
         let held = match self.inner.store.all_held() {
             Ok(held) => held,
             Err(error) => {
@@ -87,7 +91,12 @@ impl Node {
     }
 
     /// Announces a checkpoint and its files; true when the DHT accepted the checkpoint.
+    /// A node that does not announce itself ([`super::NodeOptions::announce`]) returns
+    /// false at once.
     pub(super) async fn announce(&self, signed: &SignedManifest) -> bool {
+        if !self.inner.announce {
+            return false;
+        }
         let network = &self.inner.network;
         // A restricted checkpoint's file ids stay out of the DHT: they could be matched
         // against public files and reveal what it holds.

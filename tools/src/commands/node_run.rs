@@ -27,6 +27,7 @@ pub async fn run(home: &Home, args: RunArgs) -> Result<()> {
         upload_limit: parse_rate(args.upload_limit.as_deref(), "--upload-limit")?,
         download_limit: parse_rate(args.download_limit.as_deref(), "--download-limit")?,
         network_key: args.network_key.clone(),
+        announce: true,
     };
     let api_addr = options.api.unwrap_or(config.api);
     let node = Node::start(home.clone(), options).await?;
