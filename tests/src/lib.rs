@@ -15,6 +15,7 @@
 //!   interrupted fetch resumes after a restart.
 //! - `temporary_node.rs`: a fetch through a temporary node (no node running on the home)
 //!   leaves no holder record behind.
+//! - `no_peers.rs`: a fetch on a node with no peers fails at once with kind `no_peers`.
 //!
 //! [`streamed`] runs a fetch in the background and reads its progress as it arrives.
 

@@ -12,12 +12,14 @@
 //! - [`publishing`]: publish and retract.
 //! - [`lookup`]: resolve names and follow a model's lineage.
 //! - [`fetching`]: fetches as tracked, cancellable tasks with progress.
+//! - [`peers`]: a fetch that needs the network on a node with no peers fails at once.
 
 mod announce;
 pub mod error;
 pub mod fetching;
 pub mod lookup;
 pub mod options;
+pub mod peers;
 pub mod publishing;
 
 pub use error::NodeError;
