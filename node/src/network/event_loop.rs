@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::bootstrap::Bootstrap;
 use super::handle::{Command, NetworkError, NetworkHandle, Rtts};
-use super::NetworkConfig;
+use super::{listen, NetworkConfig};
 use crate::records::check_incoming;
 
 struct PendingProviders {
@@ -42,23 +42,14 @@ struct EventLoop {
     bootstrap: Bootstrap,
 }
 
-/// Builds the event loop, starts listening and bootstrapping (see
+/// Builds the event loop, starts listening (see [`listen`]) and bootstrapping (see
 /// [`super::bootstrap`]), spawns the loop, and waits until every listener reports an
 /// address.
 pub(crate) async fn spawn(
     mut swarm: Swarm<Behaviour>,
     config: NetworkConfig,
 ) -> Result<NetworkHandle, NetworkError> {
-    let mut listeners = HashSet::new();
-    for addr in &config.listen {
-        let id = swarm
-            .listen_on(addr.clone())
-            .map_err(|e| NetworkError::Listen {
-                addr: addr.clone(),
-                reason: e.to_string(),
-            })?;
-        listeners.insert(id);
-    }
+    let mut listeners = listen::listen_all(&mut swarm, &config.listen)?;
     let bootstrap = Bootstrap::start(&mut swarm, &config.bootstrap)?;
     let local_peer_id = *swarm.local_peer_id();
     let exchange = swarm.behaviour().exchange.control();
@@ -79,18 +70,28 @@ pub(crate) async fn spawn(
                 listen_addrs.send_modify(|addrs| addrs.push(full));
             }
             SwarmEvent::ListenerClosed {
-                addresses, reason, ..
+                listener_id,
+                addresses,
+                reason,
             } => {
-                let addr = addresses.first().cloned().unwrap_or_else(Multiaddr::empty);
+                let addr = listeners
+                    .remove(&listener_id)
+                    .or_else(|| addresses.first().cloned())
+                    .unwrap_or_else(Multiaddr::empty);
                 return Err(NetworkError::Listen {
                     addr,
-                    reason: format!("{reason:?}"),
+                    reason: match reason {
+                        Ok(()) => "the listener closed".to_owned(),
+                        Err(error) => listen::reason(&error),
+                    },
                 });
             }
-            SwarmEvent::ListenerError { error, .. } => {
+            SwarmEvent::ListenerError { listener_id, error } => {
                 return Err(NetworkError::Listen {
-                    addr: Multiaddr::empty(),
-                    reason: error.to_string(),
+                    addr: listeners
+                        .remove(&listener_id)
+                        .unwrap_or_else(Multiaddr::empty),
+                    reason: listen::reason(&error),
                 });
             }
             other => tracing::trace!(?other, "event before listening"),
