@@ -13,12 +13,20 @@ const FIRST_ANNOUNCE_WAIT: Duration = Duration::from_secs(10);
 
 impl Node {
     /// Announces what this node holds once it has a peer to tell (or after a short wait),
-    /// then again every reannounce interval, so provider records never expire.
+    /// then again every reannounce interval, so provider records never expire. When it had
+    /// no peer to tell, it announces again as soon as one connects.
     pub(super) async fn keep_announcing(self) {
-        self.inner.network.wait_connected(FIRST_ANNOUNCE_WAIT).await;
+        let network = &self.inner.network;
+        let interval = self.inner.config.reannounce_interval;
+        network.wait_connected(FIRST_ANNOUNCE_WAIT).await;
         loop {
             self.announce_held().await;
-            tokio::time::sleep(self.inner.config.reannounce_interval).await;
+            let alone = network.connected_peers().await.is_ok_and(|p| p.is_empty());
+            if alone {
+                network.wait_connected(interval).await;
+            } else {
+                tokio::time::sleep(interval).await;
+            }
         }
     }
 

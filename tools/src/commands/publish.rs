@@ -51,9 +51,9 @@ fn readers(home: &Home, aliases: &[String]) -> Result<String> {
 async fn note_if_alone(client: &ApiClient) {
     match client.get::<NodeInfo>("/v1/info").await {
         Ok(info) if info.connected_peers == 0 => eprintln!(
-            "note: the node has no peers to announce the checkpoint to; it is announced again \
-             every reannounce_interval once peers connect (give bootstrap peers with \
-             `ostrom node run --bootstrap MULTIADDR` or `bootstrap = [...]` in config.toml)"
+            "note: the node has no peers to announce the checkpoint to; it announces it as \
+             soon as a peer connects (give bootstrap peers with `ostrom node run --bootstrap \
+             MULTIADDR` or `bootstrap = [...]` in config.toml)"
         ),
         _ => {}
     }
