@@ -21,7 +21,10 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!(
+                "error: {}",
+                ostrom_node::error_chain::describe(error.as_ref())
+            );
             std::process::ExitCode::FAILURE
         }
     }
