@@ -7,6 +7,8 @@ use std::fmt;
 /// Why an operation failed, as a stable snake_case name ([`ErrorKind::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
+    /// The node has no peers at all: no bootstrap peer is configured, or none answered.
+    NoPeers,
     /// No holder of the id was found in the DHT in time.
     NoHolders,
     /// Holders were found, but none sent a manifest that verified (forged, damaged, or a
@@ -70,6 +72,7 @@ impl ErrorKind {
     /// The kind's stable name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::NoPeers => "no_peers",
             Self::NoHolders => "no_holders",
             Self::NoValidManifest => "no_valid_manifest",
             Self::HoldersExhausted => "holders_exhausted",

@@ -6,6 +6,7 @@
 //! - [`home`]: the node home directory (keys, config, token) and `init`.
 //! - [`config`]: `config.toml` and its defaults.
 //! - [`error_kind`]: stable, machine-readable names of failures.
+//! - [`error_chain`]: an error with its causes on one line, each said once.
 //! - [`statements`]: retractions and key rotations.
 //! - [`store`]: sled metadata plus chunk bytes in plain files.
 //! - [`inventory`]: what the node holds, as `ls` and `show` report it.
@@ -24,6 +25,7 @@
 
 pub mod api;
 pub mod config;
+pub mod error_chain;
 pub mod error_kind;
 pub mod exchange;
 pub mod home;

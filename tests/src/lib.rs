@@ -16,6 +16,11 @@
 //! - `shutdown.rs`: a node stopped with SIGTERM mid-transfer exits promptly, and its
 //!   interrupted fetch resumes after a restart.
 //! - `closed_stdout.rs`: a command whose stdout is closed early exits quietly.
+//! - `temporary_node.rs`: a fetch through a temporary node (no node running on the home)
+//!   leaves no holder record behind.
+//! - `no_peers.rs`: a fetch on a node with no peers fails at once with kind `no_peers`.
+//! - `bootstrap_retry.rs`: a node whose bootstrap peer was down joins it once it is up.
+//! - `port_in_use.rs`: a second node on a TCP port another node listens on is refused.
 //!
 //! [`streamed`] runs a fetch in the background and reads its progress as it arrives.
 

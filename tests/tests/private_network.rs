@@ -26,7 +26,8 @@ fn only_nodes_with_the_key_can_connect() -> anyhow::Result<()> {
     let fetched = net[1].fetch(&published.id, &net.scratch_dir("member-out")?)?;
     ensure!(fetched.bytes == published.bytes, "{fetched:?}");
 
-    // An outsider bootstraps to the same node but cannot complete a connection.
+    // An outsider bootstraps to the same node but cannot complete a connection: it has
+    // no peers at all, and its fetch says so.
     let outsider = net.add_node(NodeOptions::new())?;
     let out = net.scratch_dir("outsider-out")?;
     let refused = net[outsider].try_fetch(&published.id, &out, "5s")?;
@@ -35,7 +36,7 @@ fn only_nodes_with_the_key_can_connect() -> anyhow::Result<()> {
         "a node without the key fetched from the private network"
     );
     ensure!(
-        mentions_any(&refused.stderr, &["no holder"]),
+        mentions_any(&refused.stderr, &["no peers"]),
         "unclear failure: {}",
         refused.stderr
     );

@@ -29,7 +29,10 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(closed_stdout::STATUS)
         }
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!(
+                "error: {}",
+                ostrom_node::error_chain::describe(error.as_ref())
+            );
             std::process::ExitCode::FAILURE
         }
     }

@@ -114,6 +114,10 @@ fn transport_error(error: &dyn std::fmt::Display) -> NetworkError {
 /// network (`network_key` set): TCP only, every connection first proven to know the
 /// pre-shared key (libp2p pnet), so outside nodes cannot connect at all; QUIC cannot
 /// carry that proof and is off.
+///
+/// libp2p-tcp sets `SO_REUSEPORT` on every listening socket and has no setting left to
+/// turn that off (`tcp::Config::port_reuse` is deprecated and does nothing), so two nodes
+/// could share a TCP port; [`super::listen`] refuses a port in use before listening.
 pub fn build_swarm(
     keypair: Keypair,
     network_key: Option<PreSharedKey>,

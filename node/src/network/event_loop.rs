@@ -6,7 +6,6 @@ use std::collections::{HashMap, HashSet};
 
 use futures::StreamExt;
 use libp2p::kad::{self, GetProvidersOk, QueryId, QueryResult};
-use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{identify, ping, Multiaddr, PeerId, StreamProtocol, Swarm};
@@ -14,8 +13,9 @@ use ostrom_protocol::dht::{holders_key, KAD_PROTOCOL};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
+use super::bootstrap::Bootstrap;
 use super::handle::{Command, NetworkError, NetworkHandle, Rtts};
-use super::NetworkConfig;
+use super::{listen, NetworkConfig};
 use crate::records::check_incoming;
 
 struct PendingProviders {
@@ -38,46 +38,19 @@ struct EventLoop {
     listen_addrs: watch::Sender<Vec<Multiaddr>>,
     connected: watch::Sender<usize>,
     rtts: Rtts,
+    /// Bootstrap peers, dialed again while the node has no peer.
+    bootstrap: Bootstrap,
 }
 
-/// Splits a full multiaddr into its peer id and the address before `/p2p/`.
-fn peer_of(addr: &Multiaddr) -> Option<(PeerId, Multiaddr)> {
-    let mut transport = addr.clone();
-    match transport.pop() {
-        Some(Protocol::P2p(peer)) => Some((peer, transport)),
-        _ => None,
-    }
-}
-
-/// Builds the event loop, starts listening and bootstrapping, spawns the loop, and waits
-/// until every listener reports an address.
+/// Builds the event loop, starts listening (see [`listen`]) and bootstrapping (see
+/// [`super::bootstrap`]), spawns the loop, and waits until every listener reports an
+/// address.
 pub(crate) async fn spawn(
     mut swarm: Swarm<Behaviour>,
     config: NetworkConfig,
 ) -> Result<NetworkHandle, NetworkError> {
-    let mut listeners = HashSet::new();
-    for addr in &config.listen {
-        let id = swarm
-            .listen_on(addr.clone())
-            .map_err(|e| NetworkError::Listen {
-                addr: addr.clone(),
-                reason: e.to_string(),
-            })?;
-        listeners.insert(id);
-    }
-    for addr in &config.bootstrap {
-        let (peer, transport) =
-            peer_of(addr).ok_or_else(|| NetworkError::BootstrapWithoutPeerId(addr.clone()))?;
-        swarm.behaviour_mut().kad.add_address(&peer, transport);
-        if let Err(error) = swarm.dial(addr.clone()) {
-            tracing::warn!(%addr, %error, "cannot dial bootstrap peer");
-        }
-    }
-    if !config.bootstrap.is_empty() {
-        if let Err(error) = swarm.behaviour_mut().kad.bootstrap() {
-            tracing::warn!(%error, "DHT bootstrap did not start");
-        }
-    }
+    let mut listeners = listen::listen_all(&mut swarm, &config.listen)?;
+    let bootstrap = Bootstrap::start(&mut swarm, &config.bootstrap)?;
     let local_peer_id = *swarm.local_peer_id();
     let exchange = swarm.behaviour().exchange.control();
     let (commands_tx, commands) = mpsc::channel(256);
@@ -97,18 +70,28 @@ pub(crate) async fn spawn(
                 listen_addrs.send_modify(|addrs| addrs.push(full));
             }
             SwarmEvent::ListenerClosed {
-                addresses, reason, ..
+                listener_id,
+                addresses,
+                reason,
             } => {
-                let addr = addresses.first().cloned().unwrap_or_else(Multiaddr::empty);
+                let addr = listeners
+                    .remove(&listener_id)
+                    .or_else(|| addresses.first().cloned())
+                    .unwrap_or_else(Multiaddr::empty);
                 return Err(NetworkError::Listen {
                     addr,
-                    reason: format!("{reason:?}"),
+                    reason: match reason {
+                        Ok(()) => "the listener closed".to_owned(),
+                        Err(error) => listen::reason(&error),
+                    },
                 });
             }
-            SwarmEvent::ListenerError { error, .. } => {
+            SwarmEvent::ListenerError { listener_id, error } => {
                 return Err(NetworkError::Listen {
-                    addr: Multiaddr::empty(),
-                    reason: error.to_string(),
+                    addr: listeners
+                        .remove(&listener_id)
+                        .unwrap_or_else(Multiaddr::empty),
+                    reason: listen::reason(&error),
                 });
             }
             other => tracing::trace!(?other, "event before listening"),
@@ -125,6 +108,7 @@ pub(crate) async fn spawn(
         listen_addrs,
         connected,
         rtts: rtts.clone(),
+        bootstrap,
     };
     tokio::spawn(event_loop.run());
     Ok(NetworkHandle {
@@ -142,6 +126,7 @@ impl EventLoop {
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                () = self.bootstrap.due() => self.bootstrap.on_due(&mut self.swarm),
                 command = self.commands.recv() => match command {
                     Some(Command::Shutdown) | None => break,
                     Some(command) => self.on_command(command),
@@ -247,8 +232,11 @@ impl EventLoop {
                     .send_replace(self.swarm.connected_peers().count());
             }
             SwarmEvent::ConnectionClosed { .. } => {
-                self.connected
-                    .send_replace(self.swarm.connected_peers().count());
+                let connected = self.swarm.connected_peers().count();
+                self.connected.send_replace(connected);
+                if connected == 0 {
+                    self.bootstrap.on_alone();
+                }
             }
             _ => {}
         }

@@ -7,11 +7,15 @@
 //! - [`event_loop`]: the loop that owns the swarm, runs commands and turns swarm events
 //!   into answers.
 //! - [`handle`]: the cloneable client the rest of the node uses.
+//! - [`bootstrap`]: bootstrap peers, dialed again with backoff while the node is alone.
+//! - [`listen`]: listeners, refusing a port in use, and listen errors with their causes.
 
 pub mod behaviour;
+pub mod bootstrap;
 pub mod event_loop;
 pub mod exchange_streams;
 pub mod handle;
+pub mod listen;
 
 pub use handle::{NetworkError, NetworkHandle};
 

@@ -13,18 +13,30 @@ const FIRST_ANNOUNCE_WAIT: Duration = Duration::from_secs(10);
 
 impl Node {
     /// Announces what this node holds once it has a peer to tell (or after a short wait),
-    /// then again every reannounce interval, so provider records never expire.
+    /// then again every reannounce interval, so provider records never expire. When it had
+    /// no peer to tell, it announces again as soon as one connects.
     pub(super) async fn keep_announcing(self) {
-        self.inner.network.wait_connected(FIRST_ANNOUNCE_WAIT).await;
+        let network = &self.inner.network;
+        let interval = self.inner.config.reannounce_interval;
+        network.wait_connected(FIRST_ANNOUNCE_WAIT).await;
         loop {
             self.announce_held().await;
-            tokio::time::sleep(self.inner.config.reannounce_interval).await;
+            let alone = network.connected_peers().await.is_ok_and(|p| p.is_empty());
+            if alone {
+                network.wait_connected(interval).await;
+            } else {
+                tokio::time::sleep(interval).await;
+            }
         }
     }
 
     /// Announces every checkpoint this node holds (complete or in part) and every file it
-    /// holds whole, re-stores its name records and kept statements.
+    /// holds whole, re-stores its name records and kept statements. Does nothing on a node
+    /// that does not announce itself ([`super::NodeOptions::announce`]).
     pub async fn announce_held(&self) {
+        if !self.inner.announce {
+            return;
+        }
         let held = match self.inner.store.all_held() {
             Ok(held) => held,
             Err(error) => {
@@ -87,7 +99,12 @@ impl Node {
     }
 
     /// Announces a checkpoint and its files; true when the DHT accepted the checkpoint.
+    /// A node that does not announce itself ([`super::NodeOptions::announce`]) returns
+    /// false at once.
     pub(super) async fn announce(&self, signed: &SignedManifest) -> bool {
+        if !self.inner.announce {
+            return false;
+        }
         let network = &self.inner.network;
         // A restricted checkpoint's file ids stay out of the DHT: they could be matched
         // against public files and reveal what it holds.

@@ -99,14 +99,21 @@ impl Node {
         .await
     }
 
-    /// Runs the fetch as a task of the node, until it ends or the node shuts down.
+    /// Runs the fetch as a task of the node, until it ends or the node shuts down; a fetch
+    /// that needs the network on a node with no peers fails at once (see [`super::peers`]).
     fn spawn_fetch(&self, request: FetchRequest) -> JoinHandle<Result<FetchOutcome, NodeError>> {
         let fetcher = self.inner.fetcher.clone();
         let shutdown = self.inner.shutdown.clone();
+        let network = self.inner.network.clone();
+        let store = self.inner.store.clone();
         self.inner.tasks.spawn(async move {
+            let fetch = async {
+                super::peers::ensure_for_fetch(&network, &store, &request.id).await?;
+                fetcher.fetch(request).await
+            };
             tokio::select! {
                 () = shutdown.cancelled() => Err(NodeError::Cancelled),
-                result = fetcher.fetch(request) => result.map_err(NodeError::from),
+                result = fetch => result.map_err(NodeError::from),
             }
         })
     }

@@ -12,12 +12,14 @@
 //! - [`publishing`]: publish and retract.
 //! - [`lookup`]: resolve names and follow a model's lineage.
 //! - [`fetching`]: fetches as tracked, cancellable tasks with progress.
+//! - [`peers`]: a fetch that needs the network on a node with no peers fails at once.
 
 mod announce;
 pub mod error;
 pub mod fetching;
 pub mod lookup;
 pub mod options;
+pub mod peers;
 pub mod publishing;
 
 pub use error::NodeError;
@@ -93,6 +95,8 @@ struct Inner {
     publisher: SigningKey,
     /// Block bytes exchanged with each peer.
     traffic: Traffic,
+    /// Whether the node announces itself as a holder ([`NodeOptions::announce`]).
+    announce: bool,
     /// Cancelled when the node shuts down; every background task watches it.
     shutdown: CancellationToken,
     /// Every background task of the node, so shutdown can wait for them.
@@ -101,7 +105,7 @@ struct Inner {
 
 impl Node {
     /// Starts a node on `home`: opens the store, starts the network and the exchange
-    /// server, and announces every complete checkpoint it holds.
+    /// server, and (unless [`NodeOptions::announce`] is off) announces what it holds.
     pub async fn start(home: Home, options: NodeOptions) -> Result<Self, NodeError> {
         let config = home.config()?;
         let keypair = home.node_keypair()?;
@@ -155,6 +159,7 @@ impl Node {
                 home: home.clone(),
                 publisher: publisher.clone(),
                 traffic: traffic.clone(),
+                announce: options.announce,
             },
         );
         let node = Self {
@@ -166,12 +171,15 @@ impl Node {
                 fetcher,
                 publisher,
                 traffic,
+                announce: options.announce,
                 shutdown,
                 tasks,
             }),
         };
-        let announcer = node.clone().keep_announcing();
-        node.spawn(node.shutdown_token().run_until_cancelled_owned(announcer));
+        if options.announce {
+            let announcer = node.clone().keep_announcing();
+            node.spawn(node.shutdown_token().run_until_cancelled_owned(announcer));
+        }
         Ok(node)
     }
 

@@ -25,12 +25,17 @@ pub struct NodeOptions {
     pub download_limit: Option<Rate>,
     /// A private network's key file (the configuration's when `None`).
     pub network_key: Option<PathBuf>,
+    /// Whether the node announces itself in the DHT as a holder of what it holds and
+    /// fetches. A node that runs only for one command must not: it would stay listed as a
+    /// holder after it exits, and later fetches would wait on it.
+    pub announce: bool,
 }
 
 impl NodeOptions {
     /// A node that runs only for the length of one command: an ephemeral TCP port (which
     /// also works on a private network), no control API, the configuration's limits and
-    /// network key, and `bootstrap` besides the configured bootstrap peers.
+    /// network key, `bootstrap` besides the configured bootstrap peers, and no holder
+    /// announcements (it will not be there to serve).
     pub fn temporary(bootstrap: Vec<Multiaddr>) -> Self {
         Self {
             listen: vec![Multiaddr::empty()
@@ -44,6 +49,7 @@ impl NodeOptions {
             upload_limit: None,
             download_limit: None,
             network_key: None,
+            announce: false,
         }
     }
 }

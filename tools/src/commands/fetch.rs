@@ -56,7 +56,7 @@ fn error_body(error: &anyhow::Error) -> ErrorBody {
             .map(|e| e.kind().as_str().to_owned())
     });
     ErrorBody {
-        error: format!("{error:#}"),
+        error: ostrom_node::error_chain::describe(error.as_ref()),
         kind: kind.unwrap_or_else(|| ErrorKind::Other.as_str().to_owned()),
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use ostrom_node::api::types::{PublishBody, PublishOutcome};
+use ostrom_node::api::types::{NodeInfo, PublishBody, PublishOutcome};
 use ostrom_node::node::Publication;
 use ostrom_node::publish::{publish, PublishRequest};
 use ostrom_node::store::Store;
@@ -46,6 +46,19 @@ fn readers(home: &Home, aliases: &[String]) -> Result<String> {
     Ok(keys.join(","))
 }
 
+/// Says so on stderr when the running node has no peers: the checkpoint is stored and
+/// served, but nobody was told about it.
+async fn note_if_alone(client: &ApiClient) {
+    match client.get::<NodeInfo>("/v1/info").await {
+        Ok(info) if info.connected_peers == 0 => eprintln!(
+            "note: the node has no peers to announce the checkpoint to; it announces it as \
+             soon as a peer connects (give bootstrap peers with `ostrom node run --bootstrap \
+             MULTIADDR` or `bootstrap = [...]` in config.toml)"
+        ),
+        _ => {}
+    }
+}
+
 pub async fn run(home: &Home, args: PublishArgs) -> Result<()> {
     // Absolute but with links kept: a file named by a link is published under the link's
     // name, and the publish applies the rule on links itself.
@@ -73,7 +86,9 @@ pub async fn run(home: &Home, args: PublishArgs) -> Result<()> {
                 follow_symlinks: args.follow_symlinks,
                 force_tag: args.force_tag,
             };
-            client.post("/v1/publish", &body).await?
+            let outcome: PublishOutcome = client.post("/v1/publish", &body).await?;
+            note_if_alone(&client).await;
+            outcome
         }
         None => {
             let store = Store::open(&home.store_dir())?;

@@ -56,6 +56,9 @@ pub struct FetchSettings {
     pub publisher: ed25519_dalek::SigningKey,
     /// Where the bytes of blocks received are counted.
     pub traffic: crate::traffic::Traffic,
+    /// Whether this node announces itself as a holder of what it fetches (not when it runs
+    /// only for the fetch).
+    pub announce: bool,
 }
 
 /// Fetches checkpoints and files for one node.
@@ -240,12 +243,14 @@ impl Fetcher {
             )?;
         }
         // Holding part of it already, this node serves that part: say so.
-        let announcer = self.network.clone();
-        tokio::spawn(async move {
-            if let Err(error) = announcer.announce(checkpoint).await {
-                tracing::debug!(%error, "partial holder announcement");
-            }
-        });
+        if self.settings.announce {
+            let announcer = self.network.clone();
+            tokio::spawn(async move {
+                if let Err(error) = announcer.announce(checkpoint).await {
+                    tracing::debug!(%error, "partial holder announcement");
+                }
+            });
+        }
         Ok((out, already_complete, plan))
     }
 
@@ -286,6 +291,9 @@ impl Fetcher {
         };
         if kind == FetchKind::Checkpoint {
             announce.push(checkpoint);
+        }
+        if !self.settings.announce {
+            announce.clear();
         }
         for id in announce {
             if let Err(error) = self.network.announce(id).await {

@@ -217,6 +217,14 @@ pub enum FetchError {
     /// A blocking task died.
     #[error("internal task failed: {0}")]
     Task(String),
+    /// The node has no peers to ask: no bootstrap peer is configured, or none answered.
+    #[error("this node has no peers (none connected within {:.1}s), so it cannot look for holders of {id}: no bootstrap peer is configured, or none is reachable; give one with `--bootstrap MULTIADDR` (a node's address as `ostrom id` prints it) or list them in config.toml as `bootstrap = [\"MULTIADDR\"]`", waited.as_secs_f64())]
+    NoPeers {
+        /// The id.
+        id: Id,
+        /// How long the node waited for a first peer.
+        waited: Duration,
+    },
 }
 
 impl FetchError {
@@ -238,6 +246,7 @@ impl FetchError {
             Self::Network(_) => ErrorKind::Network,
             Self::Manifest(_) => ErrorKind::DamagedManifest,
             Self::Task(_) => ErrorKind::Internal,
+            Self::NoPeers { .. } => ErrorKind::NoPeers,
         }
     }
 }
