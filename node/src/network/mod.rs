@@ -7,11 +7,13 @@
 //! - [`event_loop`]: the loop that owns the swarm, runs commands and turns swarm events
 //!   into answers.
 //! - [`handle`]: the cloneable client the rest of the node uses.
+//! - [`provider_store`]: the DHT store, with peers' provider records capped.
 
 pub mod behaviour;
 pub mod event_loop;
 pub mod exchange_streams;
 pub mod handle;
+pub mod provider_store;
 
 pub use handle::{NetworkError, NetworkHandle};
 
