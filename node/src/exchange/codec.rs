@@ -1,68 +1,306 @@
 //! Framing of exchange messages over a libp2p stream: a 4-byte big-endian length, then the
-//! postcard bytes of one message, with the frame size capped at `MAX_FRAME_SIZE`.
+//! postcard bytes of one message (SPEC §8.1).
+//!
+//! Each side reads with its own frame limit, checked as soon as the length is read: a
+//! server reads requester frames of at most [`MAX_REQUEST_FRAME`]; a requester reads
+//! frames of at most [`MAX_REPLY_FRAME`] (a block), or [`MAX_MANIFEST_FRAME`] while one of
+//! its `WantManifest` requests is unanswered. Reading reserves memory as bytes arrive, a
+//! bounded step at a time, never the declared length up front. A frame must arrive whole
+//! within [`FRAME_READ_TIMEOUT`] of its first byte, plus one second for every
+//! [`MIN_FRAME_RATE`] bytes it declares; a server waits at most [`SERVER_IDLE_TIMEOUT`]
+//! for the next request before it closes the stream. Both deadlines are fixed when the
+//! wait starts, so trickled bytes cannot extend them.
 
-use futures::stream::{SplitSink, SplitStream};
-use futures::{SinkExt, StreamExt};
+use std::collections::HashSet;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use futures::SinkExt;
 use libp2p::Stream;
-use ostrom_protocol::limits::MAX_FRAME_SIZE;
+use ostrom_protocol::limits::{
+    MAX_FRAME_SIZE, MAX_MANIFEST_FRAME, MAX_REPLY_FRAME, MAX_REQUEST_FRAME,
+};
 use ostrom_protocol::wire::{Message, WireError};
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
-use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt};
+use ostrom_protocol::Id;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::time::Instant;
+use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
+use tokio_util::compat::FuturesAsyncReadCompatExt;
 
-type FramedStream = Framed<Compat<Stream>, LengthDelimitedCodec>;
+/// Longest a frame may take to arrive, from its first byte, before the stream is closed
+/// (plus the allowance of [`MIN_FRAME_RATE`] for large frames).
+pub const FRAME_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Slowest rate, in bytes per second, a frame's sender is allowed beyond
+/// [`FRAME_READ_TIMEOUT`]: a 64 MiB manifest gets 256 s more, a block 4 s.
+pub const MIN_FRAME_RATE: u64 = 256 * 1024;
+
+/// Longest a server waits for the next request on a stream before closing it.
+pub const SERVER_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Most bytes a server reserves for a frame beyond what has arrived.
+const SERVER_READ_STEP: usize = 64 << 10;
+
+/// Most bytes a requester reserves for a frame beyond what has arrived: a whole block, so
+/// blocks are read into one buffer without growing it.
+const REQUESTER_READ_STEP: usize = MAX_REPLY_FRAME;
+
+/// Most unanswered manifest requests remembered on one stream (a fetch asks one).
+const MAX_MANIFEST_ASKS: usize = 64;
 
 /// Why a stream failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
-    /// The connection failed or a frame was over the size limit.
+    /// The connection failed, a frame was over the size limit, or a wait ran out.
     #[error("stream error: {0}")]
-    Io(#[from] std::io::Error),
+    Io(#[from] io::Error),
     /// A frame did not hold a valid message.
     #[error(transparent)]
     Wire(#[from] WireError),
 }
 
+/// The ids of manifests asked for on a stream and not yet answered.
+type ManifestAsks = Arc<Mutex<HashSet<Id>>>;
+
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+
 /// The sending half of an exchange stream.
 pub struct MessageWriter {
-    sink: SplitSink<FramedStream, bytes::Bytes>,
+    sink: FramedWrite<Writer, LengthDelimitedCodec>,
+    /// On a requester's stream: where manifest requests are noted for the reader.
+    asks: Option<ManifestAsks>,
 }
 
 /// The receiving half of an exchange stream.
 pub struct MessageReader {
-    stream: SplitStream<FramedStream>,
+    frames: FrameReader,
+    /// On a requester's stream: the manifest requests not yet answered.
+    asks: Option<ManifestAsks>,
 }
 
-/// Splits an exchange stream into its two halves.
+/// Which end of an exchange stream this node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The opener, which sends requests.
+    Requester,
+    /// The accepter, which answers them.
+    Server,
+}
+
+/// Splits an exchange stream this node opened into its two halves.
 pub fn split(stream: Stream) -> (MessageWriter, MessageReader) {
+    split_io(stream.compat(), Side::Requester)
+}
+
+/// Splits an exchange stream a peer opened into its two halves.
+pub fn split_server(stream: Stream) -> (MessageWriter, MessageReader) {
+    split_io(stream.compat(), Side::Server)
+}
+
+/// Splits any byte stream into an exchange stream's halves for `side`.
+pub fn split_io<T>(io: T, side: Side) -> (MessageWriter, MessageReader)
+where
+    T: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (read, write) = tokio::io::split(io);
     let codec = LengthDelimitedCodec::builder()
         .max_frame_length(MAX_FRAME_SIZE)
         .new_codec();
-    let (sink, stream) = Framed::new(stream.compat(), codec).split();
-    (MessageWriter { sink }, MessageReader { stream })
+    let asks = (side == Side::Requester).then(ManifestAsks::default);
+    let (step, idle) = match side {
+        Side::Requester => (REQUESTER_READ_STEP, None),
+        Side::Server => (SERVER_READ_STEP, Some(SERVER_IDLE_TIMEOUT)),
+    };
+    (
+        MessageWriter {
+            sink: FramedWrite::new(Box::new(write), codec),
+            asks: asks.clone(),
+        },
+        MessageReader {
+            frames: FrameReader::new(Box::new(read), step, idle),
+            asks,
+        },
+    )
 }
 
 impl MessageWriter {
     /// Sends one message and flushes it.
     pub async fn send(&mut self, message: &Message) -> Result<(), CodecError> {
         let bytes = message.encode()?;
-        self.sink.send(bytes.into()).await?;
+        if let (Message::WantManifest { id }, Some(asks)) = (message, &self.asks) {
+            // Noted before sending, so the answer cannot arrive first.
+            if let Ok(mut asks) = asks.lock() {
+                if asks.len() < MAX_MANIFEST_ASKS {
+                    asks.insert(*id);
+                }
+            }
+        }
+        self.sink.send(bytes::Bytes::from(bytes)).await?;
         Ok(())
     }
 
     /// Closes the sending half.
     pub async fn close(&mut self) {
-        let _ = self.sink.close().await;
+        let _ = SinkExt::<bytes::Bytes>::close(&mut self.sink).await;
     }
 }
 
 impl MessageReader {
     /// The next message; `None` when the peer closed the stream.
     pub async fn next(&mut self) -> Option<Result<Message, CodecError>> {
-        let frame = self.stream.next().await?;
-        Some(
-            frame
-                .map_err(CodecError::from)
-                .and_then(|frame| Message::decode_shared(frame.freeze()).map_err(CodecError::from)),
-        )
+        let asks = self.asks.clone();
+        let limit = move || match &asks {
+            None => MAX_REQUEST_FRAME,
+            Some(asks) => {
+                let waiting = asks.lock().map(|asks| !asks.is_empty()).unwrap_or(true);
+                if waiting {
+                    MAX_MANIFEST_FRAME
+                } else {
+                    MAX_REPLY_FRAME
+                }
+            }
+        };
+        let frame = match self.frames.next(limit).await? {
+            Ok(frame) => frame,
+            Err(error) => return Some(Err(error.into())),
+        };
+        let message = Message::decode_shared(frame.freeze());
+        if let (Ok(message), Some(asks)) = (&message, &self.asks) {
+            if let Ok(mut asks) = asks.lock() {
+                match message {
+                    Message::Manifest { id, .. } | Message::Refused { id, .. } => {
+                        asks.remove(id);
+                    }
+                    Message::DontHave { ids } => {
+                        for id in ids {
+                            asks.remove(id);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Some(message.map_err(CodecError::from))
+    }
+
+    /// Bytes reserved for the frame being read (for tests of the reservation bound).
+    #[cfg(test)]
+    fn reserved(&self) -> usize {
+        self.frames.payload.capacity()
     }
 }
+
+/// Reads length-prefixed frames, keeping a partly read frame between calls so that a
+/// cancelled read loses nothing.
+struct FrameReader {
+    io: Reader,
+    step: usize,
+    idle: Option<Duration>,
+    header: [u8; 4],
+    header_len: usize,
+    /// The payload length, once the header is read and the length accepted.
+    len: Option<usize>,
+    payload: BytesMut,
+    deadline: Instant,
+}
+
+fn timed_out(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, what.to_owned())
+}
+
+fn ended() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "stream ended inside a frame")
+}
+
+impl FrameReader {
+    fn new(io: Reader, step: usize, idle: Option<Duration>) -> Self {
+        Self {
+            io,
+            step,
+            idle,
+            header: [0; 4],
+            header_len: 0,
+            len: None,
+            payload: BytesMut::new(),
+            deadline: Instant::now(),
+        }
+    }
+
+    /// The next frame's payload, at most `limit()` bytes (asked once the length is read);
+    /// `None` when the stream ended between frames.
+    async fn next(&mut self, limit: impl Fn() -> usize) -> Option<io::Result<BytesMut>> {
+        match self.read_frame(limit).await {
+            Ok(Some(frame)) => Some(Ok(frame)),
+            Ok(None) => None,
+            Err(error) => Some(Err(error)),
+        }
+    }
+
+    async fn read_frame(&mut self, limit: impl Fn() -> usize) -> io::Result<Option<BytesMut>> {
+        if self.header_len == 0 {
+            let first = self.io.read(&mut self.header);
+            let read = match self.idle {
+                Some(idle) => tokio::time::timeout(idle, first)
+                    .await
+                    .map_err(|_| timed_out("no request within the idle timeout"))??,
+                None => first.await?,
+            };
+            if read == 0 {
+                return Ok(None);
+            }
+            self.header_len = read;
+            self.deadline = Instant::now() + FRAME_READ_TIMEOUT;
+        }
+        while self.header_len < 4 {
+            let rest = &mut self.header[self.header_len..];
+            let read = tokio::time::timeout_at(self.deadline, self.io.read(rest))
+                .await
+                .map_err(|_| timed_out("frame did not arrive in time"))??;
+            if read == 0 {
+                return Err(ended());
+            }
+            self.header_len += read;
+        }
+        let len = match self.len {
+            Some(len) => len,
+            None => {
+                let len = u32::from_be_bytes(self.header) as usize;
+                let limit = limit();
+                if len > limit {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("frame of {len} bytes is over the limit of {limit}"),
+                    ));
+                }
+                self.deadline += Duration::from_millis(len as u64 * 1000 / MIN_FRAME_RATE);
+                self.payload = BytesMut::with_capacity(len.min(self.step));
+                self.len = Some(len);
+                len
+            }
+        };
+        while self.payload.len() < len {
+            let missing = len - self.payload.len();
+            if self.payload.capacity() == self.payload.len() {
+                self.payload.reserve(missing.min(self.step));
+            }
+            let room = (self.payload.capacity() - self.payload.len()).min(missing);
+            let mut bounded = (&mut self.io).take(room as u64);
+            let read = tokio::time::timeout_at(self.deadline, bounded.read_buf(&mut self.payload))
+                .await
+                .map_err(|_| timed_out("frame did not arrive in time"))??;
+            if read == 0 {
+                return Err(ended());
+            }
+        }
+        self.header_len = 0;
+        self.len = None;
+        Ok(Some(std::mem::take(&mut self.payload)))
+    }
+}
+
+#[cfg(test)]
+#[path = "codec_tests.rs"]
+mod tests;

@@ -138,7 +138,7 @@ async fn serve_stream(
     stream: Stream,
     context: ServeContext,
 ) -> Result<(), CodecError> {
-    let (writer, mut reader) = codec::split(stream);
+    let (writer, mut reader) = codec::split_server(stream);
     let cancelled: Cancelled = Arc::default();
     let (requests, mut queue) = mpsc::channel::<Message>(QUEUED_REQUESTS);
     let read_side = {

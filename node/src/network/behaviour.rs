@@ -8,7 +8,6 @@ use std::time::Duration;
 use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::core::upgrade;
 use libp2p::identity::Keypair;
-use libp2p::kad::store::{MemoryStore, MemoryStoreConfig};
 use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{identify, kad, noise, ping, tcp, yamux, StreamProtocol, Swarm, Transport};
@@ -16,6 +15,7 @@ use ostrom_protocol::dht::{IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 
 use super::exchange_streams;
 use super::handle::NetworkError;
+use super::provider_store::{ProviderCaps, ProviderStore};
 
 /// How long a provider record lives in the DHT unless announced again.
 pub const PROVIDER_RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -45,14 +45,14 @@ pub struct Behaviour {
     pub identify: identify::Behaviour,
     /// Keeps connections alive and measures round-trip time.
     pub ping: ping::Behaviour,
-    /// The Ostrom DHT: provider records for checkpoints and files.
-    pub kad: kad::Behaviour<MemoryStore>,
+    /// The Ostrom DHT: provider records for checkpoints and files, peers' ones capped.
+    pub kad: kad::Behaviour<ProviderStore>,
     /// Exchange-protocol streams, capped per peer and handed to the node outside the
     /// event loop.
     pub exchange: exchange_streams::Behaviour,
 }
 
-fn kademlia(keypair: &Keypair) -> kad::Behaviour<MemoryStore> {
+fn kademlia(keypair: &Keypair) -> kad::Behaviour<ProviderStore> {
     let peer_id = keypair.public().to_peer_id();
     let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
     kad_config
@@ -65,15 +65,9 @@ fn kademlia(keypair: &Keypair) -> kad::Behaviour<MemoryStore> {
         .set_record_filtering(kad::StoreInserts::FilterBoth)
         .set_record_ttl(Some(RECORD_TTL))
         .set_max_packet_size(MAX_KAD_PACKET);
-    let store = MemoryStore::with_config(
-        peer_id,
-        MemoryStoreConfig {
-            max_provided_keys: 1_000_000,
-            max_records: 65_536,
-            max_providers_per_key: 64,
-            ..Default::default()
-        },
-    );
+    // Peers' provider records are held to caps, apart from this node's own (see
+    // `provider_store`).
+    let store = ProviderStore::new(peer_id, ProviderCaps::default());
     let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
     // Nodes are reachable servers: answer DHT queries without waiting for an external
     // address to be confirmed (which never happens on loopback or private networks).

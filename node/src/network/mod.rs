@@ -9,6 +9,7 @@
 //! - [`handle`]: the cloneable client the rest of the node uses.
 //! - [`bootstrap`]: bootstrap peers, dialed again with backoff while the node is alone.
 //! - [`listen`]: listeners, refusing a port in use, and listen errors with their causes.
+//! - [`provider_store`]: the DHT store, with peers' provider records capped.
 
 pub mod behaviour;
 pub mod bootstrap;
@@ -16,6 +17,7 @@ pub mod event_loop;
 pub mod exchange_streams;
 pub mod handle;
 pub mod listen;
+pub mod provider_store;
 
 pub use handle::{NetworkError, NetworkHandle};
 

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use libp2p::PeerId;
+use ostrom_protocol::limits::MAX_MANIFEST_SIZE;
 use ostrom_protocol::wire::Message;
 use ostrom_protocol::{Id, SignedManifest};
 use tokio::sync::mpsc;
@@ -98,11 +99,32 @@ pub(super) async fn open_sessions(
         .collect()
 }
 
+/// What the id a manifest is asked for may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum IdNames {
+    /// A checkpoint: its manifest must hash to the id.
+    Checkpoint,
+    /// A checkpoint or a file; which one is not known.
+    CheckpointOrFile,
+}
+
 /// Accepts `bytes` as the manifest for `id`: either they hash to `id` (a checkpoint id) and
-/// verify, or they verify and list a file whose id is `id`.
-fn accept(id: Id, bytes: Vec<u8>) -> Result<SignedManifest, String> {
-    let hashes_to_id = Id::of(&bytes) == id;
-    let signed = SignedManifest::from_bytes(bytes).map_err(|e| {
+/// verify, or, when `id` may name a file, they verify and list a file whose id is `id`.
+/// The size is checked first and the hash next: bytes that do not hash to a checkpoint id
+/// are refused without being decoded. Asking by an id that may name a file is the only way
+/// a manifest is decoded before it is known to be the one asked for.
+fn accept(id: Id, bytes: &[u8], names: IdNames) -> Result<SignedManifest, String> {
+    if bytes.len() > MAX_MANIFEST_SIZE {
+        return Err(format!(
+            "its manifest of {} bytes is over the limit of {MAX_MANIFEST_SIZE}",
+            bytes.len()
+        ));
+    }
+    let hashes_to_id = Id::of(bytes) == id;
+    if !hashes_to_id && names == IdNames::Checkpoint {
+        return Err(format!("its manifest does not hash to {id}"));
+    }
+    let signed = SignedManifest::from_bytes(bytes.to_vec()).map_err(|e| {
         if hashes_to_id {
             e.to_string()
         } else {
@@ -136,6 +158,7 @@ struct Failure {
 pub(super) async fn from_holders(
     network: &NetworkHandle,
     id: Id,
+    names: IdNames,
     deadline: Instant,
     events_tx: &mpsc::Sender<SessionEvent>,
     events: &mut mpsc::Receiver<SessionEvent>,
@@ -160,7 +183,7 @@ pub(super) async fn from_holders(
                 holders.len()
             ));
         }
-        let mut round = Round::new(id, deadline);
+        let mut round = Round::new(id, names, deadline);
         let answer = round.run(&mut sessions, events).await;
         stream_resets += round.stream_resets;
         for failure in round.failures {
@@ -193,6 +216,8 @@ pub(super) async fn from_holders(
 /// One round of manifest requests over the sessions open to holders.
 struct Round {
     id: Id,
+    /// What `id` may name: whether an answer that does not hash to it may be decoded.
+    names: IdNames,
     deadline: Instant,
     /// Holders asked and not yet answered.
     asked: HashSet<PeerId>,
@@ -216,9 +241,10 @@ enum Reply {
 }
 
 impl Round {
-    fn new(id: Id, deadline: Instant) -> Self {
+    fn new(id: Id, names: IdNames, deadline: Instant) -> Self {
         Self {
             id,
+            names,
             deadline,
             asked: HashSet::new(),
             tried: HashSet::new(),
@@ -253,7 +279,7 @@ impl Round {
             match self.classify(event) {
                 Reply::Manifest(peer, bytes) => {
                     self.asked.remove(&peer);
-                    match accept(self.id, bytes.to_vec()) {
+                    match accept(self.id, &bytes, self.names) {
                         Ok(manifest) => return Some(manifest),
                         Err(e) => self.failures.push(Failure {
                             peer,
@@ -345,7 +371,11 @@ mod tests {
     use super::*;
 
     fn round_asking(peer: PeerId, id: Id) -> Round {
-        let mut round = Round::new(id, Instant::now() + Duration::from_secs(60));
+        let mut round = Round::new(
+            id,
+            IdNames::CheckpointOrFile,
+            Instant::now() + Duration::from_secs(60),
+        );
         round.asked.insert(peer);
         round
     }
@@ -405,5 +435,62 @@ mod tests {
             round.classify(refused),
             Reply::Refusal(asked, "not authorized".into())
         );
+    }
+
+    fn signed_manifest(file: &[u8]) -> SignedManifest {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
+        let manifest = ostrom_protocol::Manifest {
+            publisher: key.verifying_key().to_bytes(),
+            name: "m".into(),
+            tag: None,
+            parent: None,
+            created_ms: 0,
+            metadata: Default::default(),
+            files: vec![ostrom_protocol::FileEntry {
+                path: "a".into(),
+                size: 1,
+                id: Id::of(file),
+                chunks: vec![ostrom_protocol::manifest::ChunkRef {
+                    id: Id::of(file),
+                    len: 1,
+                }],
+                tensors: vec![],
+            }],
+        };
+        SignedManifest::sign(manifest, &key).expect("signs")
+    }
+
+    #[test]
+    fn an_answer_for_a_checkpoint_is_hashed_before_it_is_decoded() {
+        let signed = signed_manifest(b"a");
+        let bytes = signed.bytes().to_vec();
+        let checkpoint = signed.id();
+        assert!(accept(checkpoint, &bytes, IdNames::Checkpoint).is_ok());
+
+        // Bytes that would fail decoding, asked for as a checkpoint: a hash mismatch, not
+        // a decoding error, so they were never decoded.
+        let junk = vec![0xff; 4096];
+        let error = accept(checkpoint, &junk, IdNames::Checkpoint).expect_err("refused");
+        assert_eq!(error, format!("its manifest does not hash to {checkpoint}"));
+
+        // A valid manifest listing the id as a file is refused when a checkpoint was asked
+        // for, and accepted when the id may name a file.
+        let file = Id::of(b"a");
+        let error = accept(file, &bytes, IdNames::Checkpoint).expect_err("refused");
+        assert_eq!(error, format!("its manifest does not hash to {file}"));
+        assert!(accept(file, &bytes, IdNames::CheckpointOrFile).is_ok());
+        let error = accept(file, &junk, IdNames::CheckpointOrFile).expect_err("refused");
+        assert!(error.contains("refused:"), "{error}");
+        let other = signed_manifest(b"b");
+        let error = accept(file, other.bytes(), IdNames::CheckpointOrFile).expect_err("refused");
+        assert!(error.ends_with("lists no file with that id"), "{error}");
+    }
+
+    #[test]
+    fn an_oversized_answer_is_refused_before_hashing() {
+        let bytes = vec![0; MAX_MANIFEST_SIZE + 1];
+        let id = Id::of(&bytes);
+        let error = accept(id, &bytes, IdNames::CheckpointOrFile).expect_err("refused");
+        assert!(error.contains("over the limit"), "{error}");
     }
 }

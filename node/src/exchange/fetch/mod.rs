@@ -113,6 +113,7 @@ impl Fetcher {
         let found = manifest::from_holders(
             &self.network,
             id,
+            manifest::IdNames::Checkpoint,
             deadline,
             &events_tx,
             &mut events,
@@ -156,7 +157,16 @@ impl Fetcher {
                 stream_resets: 0,
             });
         }
-        manifest::from_holders(&self.network, id, deadline, events_tx, events, vouches).await
+        manifest::from_holders(
+            &self.network,
+            id,
+            manifest::IdNames::CheckpointOrFile,
+            deadline,
+            events_tx,
+            events,
+            vouches,
+        )
+        .await
     }
 
     /// Whether the fetch may go on with `signed`: its publisher is trusted (or untrusted
