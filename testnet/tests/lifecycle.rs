@@ -16,7 +16,7 @@ const FAKE: &str = r#"#!/bin/bash
 home=$2; shift 2
 case "$1" in
   init) mkdir -p "$home" && echo "fake" > "$home/config.toml" ;;
-  key) echo "0000000000000000000000000000000000000000000000000000000000000000" ;;
+  key) echo '{"publisher_key": "0000000000000000000000000000000000000000000000000000000000000000", "recovery_key": null}' ;;
   node)
     shift 2
     echo "args: $*" >&2

@@ -62,10 +62,17 @@ impl RevealCounts {
 /// One stream's reveals.
 #[derive(Default)]
 pub struct Reveals {
-    /// Held chunks the requester asked about and was not told of yet, in its order.
+    /// Held chunks the requester asked about and was not told of yet, in its order (with
+    /// entries no longer hidden dropped lazily: [`Reveals::hidden_set`] is what counts).
     hidden: VecDeque<Id>,
+    /// The same chunks, to look up.
+    hidden_set: HashSet<Id>,
     /// Chunks it was told of and has not asked for yet.
-    outstanding: HashSet<Id>,
+    outstanding: HashMap<Id, u64>,
+    /// Block requests so far: a chunk told of more than twice its demand in requests ago
+    /// and still not asked for here, the requester is getting elsewhere, and it no longer
+    /// holds back further reveals.
+    requests: u64,
     /// Most hidden chunks kept; further ones are revealed at once.
     capacity: usize,
     /// How many chunks beyond those asked for it is told of now.
@@ -89,15 +96,20 @@ impl Reveals {
     }
 
     /// The requester asked about `held`, chunks this node holds and it may read: returns
-    /// those to tell it about now; the rest are kept back.
+    /// those to tell it about now; the rest are kept back. A requester asks again about what
+    /// it still misses when no holder offers it anything: chunks it was told of and does not
+    /// ask about again it got elsewhere, and they no longer hold back further reveals.
     pub fn asked(&mut self, held: Vec<Id>, counts: &RevealCounts) -> Vec<Id> {
+        let still_missing: HashSet<Id> = held.iter().copied().collect();
+        self.outstanding.retain(|id, _| still_missing.contains(id));
         let mut overflow = Vec::new();
         for id in held {
-            if self.outstanding.contains(&id) {
+            if self.outstanding.contains_key(&id) || self.hidden_set.contains(&id) {
                 continue;
             }
-            if self.hidden.len() < self.capacity {
+            if self.hidden_set.len() < self.capacity {
                 self.hidden.push_back(id);
+                self.hidden_set.insert(id);
             } else {
                 overflow.push(id);
             }
@@ -109,29 +121,43 @@ impl Reveals {
 
     /// The requester asked for block `id`: returns further chunks to tell it about.
     pub fn requested(&mut self, id: &Id, counts: &RevealCounts) -> Vec<Id> {
-        if !self.outstanding.remove(id) {
-            // A chunk it learned of elsewhere; still, keep nothing back that it now has.
-            if let Some(at) = self.hidden.iter().position(|h| h == id) {
-                self.hidden.remove(at);
-            }
+        self.requests += 1;
+        if self.outstanding.remove(id).is_none() {
+            // A chunk it learned of elsewhere: nothing to keep back any more.
+            self.hidden_set.remove(id);
         }
         self.top_up(counts)
     }
 
     /// Reveals the least revealed hidden chunks until as many as its demand are outstanding.
     fn top_up(&mut self, counts: &RevealCounts) -> Vec<Id> {
+        let set = &self.hidden_set;
+        if self.hidden.len() > 2 * set.len() + SCAN {
+            self.hidden.retain(|id| set.contains(id));
+        }
+        let (requests, window) = (self.requests, 2 * self.ahead as u64);
+        self.outstanding.retain(|_, at| *at + window > requests);
         let mut revealed = Vec::new();
-        while self.outstanding.len() < self.ahead && !self.hidden.is_empty() {
+        while self.outstanding.len() < self.ahead && !self.hidden_set.is_empty() {
+            while self
+                .hidden
+                .front()
+                .is_some_and(|id| !self.hidden_set.contains(id))
+            {
+                self.hidden.pop_front();
+            }
             let window = self.hidden.len().min(SCAN);
             let (at, _) = (0..window)
+                .filter(|i| self.hidden_set.contains(&self.hidden[*i]))
                 .map(|i| (i, counts.get(&self.hidden[i])))
                 .min_by_key(|(i, count)| (*count, *i))
                 .unwrap_or((0, 0));
             let Some(id) = self.hidden.remove(at) else {
                 break;
             };
+            self.hidden_set.remove(&id);
             counts.bump(id);
-            self.outstanding.insert(id);
+            self.outstanding.insert(id, self.requests);
             revealed.push(id);
         }
         revealed
@@ -194,7 +220,50 @@ mod tests {
             panic!("every chunk was revealed at once");
         };
         assert!(stream.requested(&last, &counts).is_empty());
-        assert!(stream.hidden.is_empty());
+        assert!(stream.hidden_set.is_empty());
+    }
+
+    #[test]
+    fn chunks_got_elsewhere_stop_holding_back_reveals_once_the_requester_asks_again() {
+        let counts = RevealCounts::default();
+        let mut stream = Reveals::new(1 << 20);
+        let all = chunks(20);
+        let first = stream.asked(all.clone(), &counts);
+        assert_eq!(first.len(), MIN_AHEAD);
+        // It got those from other holders and asks about the rest again.
+        let rest: Vec<Id> = all
+            .iter()
+            .filter(|id| !first.contains(id))
+            .copied()
+            .collect();
+        let next = stream.asked(rest.clone(), &counts);
+        assert_eq!(next.len(), MIN_AHEAD);
+        assert!(next.iter().all(|id| rest.contains(id)));
+        // Asking again about chunks it was told of and still misses changes nothing.
+        assert!(stream.asked(rest, &counts).is_empty());
+    }
+
+    #[test]
+    fn chunks_not_asked_for_here_stop_holding_back_reveals() {
+        let counts = RevealCounts::default();
+        let mut stream = Reveals::new(1 << 20);
+        let all = chunks(40);
+        let told = stream.asked(all.clone(), &counts);
+        assert_eq!(told.len(), MIN_AHEAD);
+        // It asks here only for chunks it learned of elsewhere, never for those told.
+        let others: Vec<Id> = all
+            .iter()
+            .filter(|id| !told.contains(id))
+            .copied()
+            .collect();
+        let mut more = Vec::new();
+        for id in &others[..2 * MIN_AHEAD] {
+            more.extend(stream.requested(id, &counts));
+        }
+        assert!(
+            !more.is_empty(),
+            "the chunks told of long ago still hold reveals back"
+        );
     }
 
     #[test]
@@ -204,7 +273,7 @@ mod tests {
         let all = chunks(1000);
         let revealed = stream.asked(all.clone(), &counts);
         // Ten are kept back, of which the first few are told at once; the rest right away.
-        assert_eq!(stream.hidden.len(), 10 - MIN_AHEAD);
+        assert_eq!(stream.hidden_set.len(), 10 - MIN_AHEAD);
         assert_eq!(revealed.len(), 1000 - (10 - MIN_AHEAD));
         assert!(all[10..].iter().all(|id| revealed.contains(id)));
     }

@@ -50,6 +50,11 @@ const EARLY: Duration = Duration::from_secs(10);
 const SCAN_LIMIT: usize = 8192;
 /// Most distinct reasons kept for the error of a failed fetch.
 pub const MAX_REASONS: usize = 16;
+/// First pause before asking the holders again about every missing chunk when none of them
+/// offers one (servers tell of their chunks a few at a time); it doubles up to
+/// [`REASK_MAX`] while nothing arrives.
+const REASK_FIRST: Duration = Duration::from_secs(1);
+const REASK_MAX: Duration = Duration::from_secs(16);
 /// Slack added to twice the best round-trip time when sorting holders into near and far.
 const NEAR_SLACK: Duration = Duration::from_millis(2);
 
@@ -234,6 +239,10 @@ pub struct Scheduler {
     last_news: Instant,
     last_lookup: Option<Instant>,
     looking: bool,
+    /// When the holders may next be asked again about every missing chunk, and the pause
+    /// after that.
+    next_reask: Instant,
+    reask_pause: Duration,
     over_budget: bool,
     finished: bool,
     counts: Counts,
@@ -260,6 +269,8 @@ impl Scheduler {
             last_news: now,
             last_lookup: None,
             looking: false,
+            next_reask: now + REASK_FIRST,
+            reask_pause: REASK_FIRST,
             over_budget: false,
             finished: false,
             counts: Counts::default(),
@@ -338,13 +349,7 @@ impl Scheduler {
             return;
         }
         self.last_news = now;
-        let wanted: Vec<Id> = self.missing.keys().copied().collect();
-        for ids in wanted.chunks(MAX_IDS_PER_MESSAGE) {
-            self.actions.push(Action::AskHave {
-                peer,
-                ids: ids.to_vec(),
-            });
-        }
+        self.ask_have(peer);
         self.holders.insert(peer, Holder::new(now, rtt));
         self.classify_by_distance();
     }
@@ -434,6 +439,7 @@ impl Scheduler {
         }
         self.availability.remove(&id);
         self.last_progress = now;
+        self.reask_pause = REASK_FIRST;
         self.actions.push(Action::Write { id });
         for other in self.requested.remove(&id).unwrap_or_default() {
             if other == peer {
@@ -454,6 +460,7 @@ impl Scheduler {
         self.drop_stalled(now);
         self.classify_by_distance();
         self.reorder();
+        self.reask(now);
         let every = if now.saturating_duration_since(self.started) < EARLY {
             LOOKUP_EARLY
         } else {
@@ -466,6 +473,45 @@ impl Scheduler {
             self.looking = true;
             self.last_lookup = Some(now);
             self.actions.push(Action::LookUpHolders);
+        }
+    }
+
+    /// With nothing asked of anyone and chunks still missing, asks every holder again which
+    /// of them it has (servers tell of their chunks a few at a time, and partial holders
+    /// come to hold more), at growing intervals.
+    fn reask(&mut self, now: Instant) {
+        if !self.requested.is_empty()
+            || self.over_budget
+            || self.missing.is_empty()
+            || now < self.next_reask
+        {
+            return;
+        }
+        let peers: Vec<PeerId> = self.holders.keys().copied().collect();
+        for peer in peers {
+            self.ask_have(peer);
+        }
+        self.next_reask = now + self.reask_pause;
+        self.reask_pause = (self.reask_pause * 2).min(REASK_MAX);
+    }
+
+    /// Asks `peer` which missing chunks it has. Each holder gets the list starting at a
+    /// place of its own: servers tell of their chunks a few at a time in the order asked,
+    /// so holders then tell of different chunks and all of them have work.
+    fn ask_have(&mut self, peer: PeerId) {
+        let mut wanted: Vec<Id> = self.missing.keys().copied().collect();
+        if !wanted.is_empty() {
+            let start = peer.to_bytes().iter().fold(0usize, |acc, b| {
+                acc.wrapping_mul(31).wrapping_add(usize::from(*b))
+            });
+            let at = start % wanted.len();
+            wanted.rotate_left(at);
+        }
+        for ids in wanted.chunks(MAX_IDS_PER_MESSAGE) {
+            self.actions.push(Action::AskHave {
+                peer,
+                ids: ids.to_vec(),
+            });
         }
     }
 

@@ -579,3 +579,39 @@ fn the_reasons_kept_are_bounded() {
     }
     assert_eq!(run.scheduler.reasons.len(), MAX_REASONS);
 }
+
+#[test]
+fn with_nothing_offered_the_holders_are_asked_again_less_and_less_often() {
+    let mut run = Run::new(3, 4);
+    let peer = PeerId::random();
+    // The holder tells of nothing yet (a server revealing a few chunks at a time, or a
+    // partial holder).
+    run.at(0, Event::HolderFound { peer, rtt: None });
+    let mut asked_at = Vec::new();
+    for t in (250..20_000).step_by(250) {
+        let actions = run.at(t, Event::Tick);
+        if actions
+            .iter()
+            .any(|a| matches!(a, Action::AskHave { peer: p, ids } if *p == peer && ids.len() == 3))
+        {
+            asked_at.push(t);
+        }
+        // Keep it from ending for want of news.
+        run.at(t, Event::Have { peer, ids: vec![] });
+        if t == 10_000 {
+            run.at(
+                t,
+                Event::Have {
+                    peer,
+                    ids: vec![chunk(0)],
+                },
+            );
+        }
+    }
+    assert_eq!(asked_at[..4], [1_000, 2_000, 4_000, 8_000], "{asked_at:?}");
+    // Once something is offered and asked for, nobody is asked again meanwhile.
+    assert!(
+        asked_at.iter().all(|t| *t < 10_000 || *t >= 16_000),
+        "{asked_at:?}"
+    );
+}
