@@ -106,9 +106,11 @@ impl Node {
         let shutdown = self.inner.shutdown.clone();
         let network = self.inner.network.clone();
         let store = self.inner.store.clone();
+        let has_bootstrap = self.inner.has_bootstrap;
         self.inner.tasks.spawn(async move {
             let fetch = async {
-                super::peers::ensure_for_fetch(&network, &store, &request.id).await?;
+                super::peers::ensure_for_fetch(&network, &store, &request.id, has_bootstrap)
+                    .await?;
                 fetcher.fetch(request).await
             };
             tokio::select! {

@@ -97,6 +97,8 @@ struct Inner {
     traffic: Traffic,
     /// Whether the node announces itself as a holder ([`NodeOptions::announce`]).
     announce: bool,
+    /// Whether it was given bootstrap peers to dial.
+    has_bootstrap: bool,
     /// Cancelled when the node shuts down; every background task watches it.
     shutdown: CancellationToken,
     /// Every background task of the node, so shutdown can wait for them.
@@ -118,6 +120,7 @@ impl Node {
         };
         let mut bootstrap = config.bootstrap.clone();
         bootstrap.extend(options.bootstrap.iter().cloned());
+        let has_bootstrap = !bootstrap.is_empty();
         let network_key = match options.network_key.clone().or(config.network_key.clone()) {
             Some(path) => Some(private_network::load(&home.root().join(path))?),
             None => None,
@@ -172,6 +175,7 @@ impl Node {
                 publisher,
                 traffic,
                 announce: options.announce,
+                has_bootstrap,
                 shutdown,
                 tasks,
             }),

@@ -1,6 +1,7 @@
 //! Whether a fetch can go anywhere: a fetch that needs the network on a node with no peers
 //! fails at once with [`FetchError::NoPeers`], instead of waiting out its timeout and then
-//! blaming the holders. Bootstrap dials get [`FIRST_PEER_WAIT`] to connect first.
+//! blaming the holders. Bootstrap dials get [`FIRST_PEER_WAIT`] to connect first; a node
+//! with no bootstrap peer waits only [`UNBOOTSTRAPPED_WAIT`] (a peer may still dial it).
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,9 @@ use crate::store::Store;
 
 /// How long a fetch waits for a first peer (bootstrap dials are then under way) before it
 /// says that the node has none.
-pub const FIRST_PEER_WAIT: Duration = Duration::from_secs(3);
+pub const FIRST_PEER_WAIT: Duration = Duration::from_secs(10);
+/// How long a fetch on a node with no bootstrap peer waits for a peer to dial it.
+pub const UNBOOTSTRAPPED_WAIT: Duration = Duration::from_secs(1);
 
 /// Whether everything a fetch of `id` needs is held here already: its manifest, and the
 /// whole checkpoint (or, for a file id, that file).
@@ -28,17 +31,23 @@ fn held_here(store: &Store, id: &Id) -> Result<bool, FetchError> {
 }
 
 /// Fails with [`FetchError::NoPeers`] when a fetch of `id` needs the network but no peer
-/// connects within [`FIRST_PEER_WAIT`].
+/// connects within [`FIRST_PEER_WAIT`] (or [`UNBOOTSTRAPPED_WAIT`] without bootstrap peers).
 pub(super) async fn ensure_for_fetch(
     network: &NetworkHandle,
     store: &Store,
     id: &Id,
+    has_bootstrap: bool,
 ) -> Result<(), FetchError> {
     if held_here(store, id)? {
         return Ok(());
     }
     let started = Instant::now();
-    if network.wait_connected(FIRST_PEER_WAIT).await {
+    let wait = if has_bootstrap {
+        FIRST_PEER_WAIT
+    } else {
+        UNBOOTSTRAPPED_WAIT
+    };
+    if network.wait_connected(wait).await {
         return Ok(());
     }
     Err(FetchError::NoPeers {
