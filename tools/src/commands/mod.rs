@@ -112,3 +112,20 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     out.flush()?;
     Ok(())
 }
+
+/// Creates `file` for a secret key: readable by its owner only, and never over an existing
+/// file.
+fn create_key_file(file: &std::path::Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+        .with_context(|| {
+            format!(
+                "cannot create {} (an existing key is never overwritten)",
+                file.display()
+            )
+        })
+}

@@ -1,24 +1,13 @@
 //! `ostrom network-key new FILE`: the key of a private network.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use ostrom_node::private_network;
 
 pub fn new(file: &Path) -> Result<()> {
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(file)
-        .with_context(|| {
-            format!(
-                "cannot create {} (an existing key is never overwritten)",
-                file.display()
-            )
-        })?;
+    let mut out = super::create_key_file(file)?;
     out.write_all(private_network::generate().as_bytes())?;
     let key = private_network::load(file)?;
     println!(

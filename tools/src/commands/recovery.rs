@@ -3,7 +3,6 @@
 //! keeps only the public half (`recovery.pub`), to show it to labs that trust this one.
 
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -26,17 +25,7 @@ pub fn run(home: &Home, args: RecoveryArgs) -> Result<()> {
 /// in the home.
 fn new(home: &Home, file: &Path) -> Result<()> {
     let key = SigningKey::generate(&mut rand::rngs::OsRng);
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(file)
-        .with_context(|| {
-            format!(
-                "cannot create {} (an existing key is never overwritten)",
-                file.display()
-            )
-        })?;
+    let mut out = super::create_key_file(file)?;
     out.write_all(&key.to_bytes())?;
     out.sync_all()?;
     let public = format_public_key(&key.verifying_key().to_bytes());
