@@ -113,11 +113,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let fetched = fetcher.fetch(&published.id, &out)?;
     let fetch_time = t.elapsed();
     println!(
-        "fetched on node {last} (bootstrap: node 0 only) in {} ({}); {} from the network, {} peer(s)",
+        "fetched on node {last} (bootstrap: node 0 only) in {} ({}); {} from the network, {} {}",
         fmt::secs(fetch_time),
         fmt::rate(total, fetch_time),
         fmt::mb(fetched.bytes_from_network),
-        fetched.peers.len()
+        fetched.peers.len(),
+        if fetched.peers.len() == 1 {
+            "peer"
+        } else {
+            "peers"
+        }
     );
 
     for (path, id) in &originals {
