@@ -65,7 +65,7 @@ impl ProgressView {
                         .with_position(progress.bytes_done)
                         .with_style(
                             ProgressStyle::with_template(
-                                "{bar:20} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} {msg:9} ETA {eta}",
+                                "{bar:16} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta:<4} {msg}",
                             )
                             .unwrap_or_else(|_| ProgressStyle::default_bar()),
                         );
@@ -77,7 +77,7 @@ impl ProgressView {
                     if progress.done {
                         bar.set_message("verifying");
                     } else {
-                        bar.set_message(peers(progress.holders));
+                        bar.set_message(status(progress.holders, progress.file.as_deref()));
                     }
                 }
             }
@@ -93,8 +93,35 @@ impl ProgressView {
     }
 }
 
+/// Most characters of the message after the bar, so a line fits 80 columns.
+const STATUS_WIDTH: usize = 19;
+
+/// "3 peers", or with several files the one being written, shortened to fit:
+/// "2 peers config.json", "3 peers …2-of-00004".
+fn status(holders: usize, file: Option<&str>) -> String {
+    let peers = peers(holders);
+    let Some(file) = file else {
+        return peers;
+    };
+    let room = STATUS_WIDTH.saturating_sub(peers.chars().count() + 1);
+    let name = file.rsplit('/').next().unwrap_or(file);
+    let shown = if name.chars().count() <= room {
+        name.to_owned()
+    } else {
+        // Without its extension, and keeping the end, where a shard's number is.
+        let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+        let count = stem.chars().count();
+        let tail: String = stem
+            .chars()
+            .skip((count + 1).saturating_sub(room.max(1)))
+            .collect();
+        format!("…{tail}")
+    };
+    format!("{peers} {shown}")
+}
+
 /// "1 peer", "3 peers".
-fn peers(count: usize) -> String {
+pub fn peers(count: usize) -> String {
     if count == 1 {
         "1 peer".to_owned()
     } else {
@@ -121,6 +148,11 @@ mod tests {
         assert_eq!(peers(0), "0 peers");
         assert_eq!(peers(3), "3 peers");
         assert_eq!(short("lab/gpt@latest"), "lab/gpt@latest");
+        assert_eq!(status(2, None), "2 peers");
+        assert_eq!(status(1, Some("config.json")), "1 peer config.json");
+        let long = status(3, Some("sub/model-00002-of-00004.safetensors"));
+        assert_eq!(long, "3 peers …2-of-00004");
+        assert!(long.chars().count() <= STATUS_WIDTH, "{long}");
         assert_eq!(short(&"ab".repeat(32)), format!("{}…", "ab".repeat(6)));
     }
 }

@@ -166,6 +166,7 @@ impl From<&FetchProgress> for ProgressReport {
             bytes_from_network: progress.bytes_from_network,
             holders: progress.holders,
             done: progress.done,
+            file: progress.file.clone(),
         }
     }
 }

@@ -252,6 +252,9 @@ pub struct ProgressReport {
     pub holders: usize,
     /// Whether every chunk is in place (the final file checks follow).
     pub done: bool,
+    /// The file the last chunk was written to, when the fetch has several files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// What a completed fetch did (`ostrom fetch --json` prints it as its last line).

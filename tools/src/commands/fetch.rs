@@ -176,12 +176,12 @@ fn print_outcome(outcome: &FetchReport, json: bool) -> Result<()> {
         println!("  {}  {}  {}", file.id, format::bytes(file.size), file.path);
     }
     println!(
-        "{} in {:.2}s ({}); {} from {} peers, {} from the local store, {} already in place; every file verified",
+        "{} in {:.2}s ({}); {} from {}, {} from the local store, {} already in place; every file verified",
         format::bytes(outcome.bytes),
         outcome.seconds,
         format::rate(outcome.bytes, outcome.seconds),
         format::bytes(outcome.bytes_from_network),
-        outcome.peers.len(),
+        crate::progress::peers(outcome.peers.len()),
         format::bytes(outcome.bytes_from_store),
         format::bytes(outcome.bytes_resumed),
     );

@@ -52,6 +52,9 @@ pub struct FetchProgress {
     pub holders: usize,
     /// Whether every chunk is in place (the final file checks follow).
     pub done: bool,
+    /// The checkpoint path of the file the last chunk was written to, when the fetch has
+    /// several files.
+    pub file: Option<String>,
 }
 
 /// Whether a fetch named a checkpoint or one file.

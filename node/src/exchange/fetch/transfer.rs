@@ -51,6 +51,8 @@ struct Transfer<'a> {
     /// Where further streams to a holder arrive once open.
     lanes: mpsc::Sender<(PeerId, Lane)>,
     last_progress: Instant,
+    /// The file the last chunk was written to (an index into the plan's files).
+    last_file: Option<usize>,
     done: bool,
 }
 
@@ -90,6 +92,7 @@ pub(super) async fn run(
         lookups,
         lanes,
         last_progress: Instant::now(),
+        last_file: None,
         done: false,
     };
     for session in sessions {
@@ -286,6 +289,7 @@ impl Transfer<'_> {
         self.plan.peers.insert(peer);
         self.plan.bytes_from_network += data.len() as u64;
         let targets = self.plan.targets.get(&id).cloned().unwrap_or_default();
+        self.last_file = targets.first().map(|t| t.file);
         self.plan.write_chunk(id, data, &targets)
     }
 
@@ -341,6 +345,11 @@ impl Transfer<'_> {
             bytes_from_network: self.plan.bytes_from_network,
             holders: self.scheduler.holders(),
             done,
+            file: self
+                .last_file
+                .filter(|_| self.plan.files.len() > 1)
+                .and_then(|index| self.plan.files.get(index))
+                .map(|file| file.entry.path.clone()),
         });
     }
 
