@@ -1,14 +1,29 @@
 //! Assertions about fetched files: byte-identical to the originals, ids equal to their
 //! BLAKE3 (and to `b3sum`'s output when that tool is installed), and, after a failed
-//! fetch, no file holding an original's content.
+//! fetch, no file holding an original's content; a resumed fetch that did not start over.
 
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, ensure, Context};
-use ostrom_testnet::{hash, FileReport};
+use ostrom_testnet::{hash, Fetched, FileReport};
 
 use crate::fixture::Fixture;
+
+/// `again`, a fetch of `total` bytes resumed after `done_before` bytes were in place, wrote
+/// them all, with its sources adding up, and resumed some rather than starting over.
+pub fn assert_resumed(again: &Fetched, total: u64, done_before: u64) -> anyhow::Result<()> {
+    ensure!(again.bytes == total, "{again:?}");
+    ensure!(
+        again.bytes_from_network + again.bytes_resumed + again.bytes_from_store == again.bytes,
+        "the sources do not add up to the total: {again:?}"
+    );
+    ensure!(
+        again.bytes_resumed > 0,
+        "nothing was resumed after {done_before} bytes were in place: {again:?}"
+    );
+    Ok(())
+}
 
 /// Every fixture file exists under `out` with identical bytes.
 pub fn assert_same_files(fixture: &Fixture, out: &Path) -> anyhow::Result<()> {

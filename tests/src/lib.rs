@@ -35,7 +35,9 @@ use anyhow::Context;
 
 use ostrom_testnet::{Testnet, TestnetBuilder, Timeouts};
 
-pub use assertions::{assert_ids_are_blake3, assert_no_original_content, assert_same_files};
+pub use assertions::{
+    assert_ids_are_blake3, assert_no_original_content, assert_resumed, assert_same_files,
+};
 pub use fixture::{
     checkpoint_of_size, checkpoint_with_seed, small_checkpoint, Fixture, FixtureFile,
 };

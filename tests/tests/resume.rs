@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure};
 use ostrom_testnet::{NodeOptions, Testnet};
-use ostrom_tests::{assert_ids_are_blake3, assert_same_files, count, small_checkpoint, testnet};
+use ostrom_tests::{
+    assert_ids_are_blake3, assert_resumed, assert_same_files, count, small_checkpoint, testnet,
+};
 use ostrom_tests::{Fixture, Progress, StreamedFetch};
 
 /// How long the first fetch may take to reach the kill point.
@@ -149,16 +151,7 @@ fn resume_after_sigkill() -> anyhow::Result<()> {
 
     let again = net[1].fetch(&id, &out)?;
     eprintln!("resumed: {again:?}");
-    ensure!(again.bytes == fx.total_bytes(), "{again:?}");
-    ensure!(
-        again.bytes_from_network + again.bytes_resumed + again.bytes_from_store == again.bytes,
-        "the sources do not add up to the total: {again:?}"
-    );
-    ensure!(
-        again.bytes_resumed > 0,
-        "nothing was resumed after {} bytes were in place: {again:?}",
-        at.bytes_done
-    );
+    assert_resumed(&again, fx.total_bytes(), at.bytes_done)?;
     ensure!(
         again.bytes_from_network < again.bytes,
         "everything was fetched again: {again:?}"

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure};
 use ostrom_testnet::NodeOptions;
-use ostrom_tests::{assert_ids_are_blake3, assert_same_files, checkpoint_with_seed, testnet};
+use ostrom_tests::{
+    assert_ids_are_blake3, assert_resumed, assert_same_files, checkpoint_with_seed, testnet,
+};
 use ostrom_tests::{Progress, StreamedFetch};
 
 /// Size of each checkpoint's weights.
@@ -93,16 +95,7 @@ fn stop_mid_transfer() -> anyhow::Result<bool> {
     net[1].start()?;
     let again = net[1].fetch(&published_a.id, &out_a)?;
     eprintln!("resumed: {again:?}");
-    ensure!(again.bytes == a.total_bytes(), "{again:?}");
-    ensure!(
-        again.bytes_from_network + again.bytes_resumed + again.bytes_from_store == again.bytes,
-        "the sources do not add up to the total: {again:?}"
-    );
-    ensure!(
-        again.bytes_resumed > 0,
-        "nothing was resumed after {} bytes were in place: {again:?}",
-        at.bytes_done
-    );
+    assert_resumed(&again, a.total_bytes(), at.bytes_done)?;
     assert_same_files(&a, &out_a)?;
     assert_ids_are_blake3(&again.files, &out_a)?;
 
