@@ -50,7 +50,6 @@ pub(crate) async fn spawn(
     config: NetworkConfig,
 ) -> Result<NetworkHandle, NetworkError> {
     let mut listeners = listen::listen_all(&mut swarm, &config.listen)?;
-    let bootstrap = Bootstrap::start(&mut swarm, &config.bootstrap)?;
     let local_peer_id = *swarm.local_peer_id();
     let exchange = swarm.behaviour().exchange.control();
     let (commands_tx, commands) = mpsc::channel(256);
@@ -97,6 +96,10 @@ pub(crate) async fn spawn(
             other => tracing::trace!(?other, "event before listening"),
         }
     }
+    // Dialed only now, so that no connection is made while events are passed over above;
+    // and a peer that dialed in meanwhile is counted.
+    let bootstrap = Bootstrap::start(&mut swarm, &config.bootstrap)?;
+    connected.send_replace(swarm.connected_peers().count());
 
     let event_loop = EventLoop {
         swarm,
