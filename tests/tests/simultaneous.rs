@@ -5,15 +5,14 @@
 //! away (it logs when a peer reaches its stream cap or a stream finds no acceptor).
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
-use ostrom_testnet::checkpoint::{self, CheckpointSpec};
-use ostrom_testnet::{hash, Testnet};
-use ostrom_tests::{assert_same_files, testnet, Fixture, FixtureFile};
+use ostrom_testnet::Testnet;
+use ostrom_tests::{assert_same_files, checkpoint_with_seed, testnet, Fixture};
 
 /// Fetcher nodes, and checkpoints each of them fetches at once.
 const FETCHERS: usize = 4;
@@ -30,29 +29,6 @@ const HOLDER_REFUSALS: [&str; 2] = [
     "reached its limit of concurrent exchange streams",
     "no acceptor for an inbound exchange stream",
 ];
-
-/// A checkpoint of its own content (seeded by `seed`) in `dir`, with its files' ids.
-fn distinct_checkpoint(dir: &Path, seed: u64) -> anyhow::Result<Fixture> {
-    checkpoint::generate(dir, &CheckpointSpec::new(WEIGHTS_BYTES).seed(seed))?;
-    let files = hash::files_under(dir)?
-        .into_iter()
-        .map(|rel| {
-            let abs = dir.join(&rel);
-            Ok(FixtureFile {
-                path: rel
-                    .to_str()
-                    .with_context(|| format!("non-UTF-8 path {}", rel.display()))?
-                    .to_owned(),
-                size: std::fs::metadata(&abs)?.len(),
-                id: hash::file_id(&abs)?,
-            })
-        })
-        .collect::<anyhow::Result<_>>()?;
-    Ok(Fixture {
-        dir: dir.to_owned(),
-        files,
-    })
-}
 
 /// One `ostrom fetch --json` running in the background.
 struct Fetch {
@@ -178,7 +154,11 @@ fn thirty_two_fetches_at_once_from_one_holder() -> anyhow::Result<()> {
     for node in 1..=FETCHERS {
         for k in 0..PER_FETCHER {
             let seed = (node * PER_FETCHER + k) as u64;
-            let fixture = distinct_checkpoint(&net.scratch_dir(&format!("src-{seed}"))?, seed)?;
+            let fixture = checkpoint_with_seed(
+                &net.scratch_dir(&format!("src-{seed}"))?,
+                WEIGHTS_BYTES,
+                seed,
+            )?;
             let published = net[0].publish(&fixture.dir, &format!("lab/rush-{seed}"))?;
             jobs.push((
                 node,
