@@ -282,11 +282,9 @@ fn curl_round(
     figures: &mut Figures,
 ) -> anyhow::Result<()> {
     let out = work.fresh("one-source-curl")?;
-    let Some((mut curl, written)) = curl_every_file(baseline, ckpt, &out, false) else {
+    let Some((took, written)) = timed_curl(baseline, ckpt, &out, false)? else {
         return Ok(());
     };
-    let (_, took) = programs::run_timed(&mut curl).context("fetching from nginx with curl")?;
-    check_sizes(&written)?;
     let mut fsync = Command::new("sync");
     fsync.arg("-d").args(written.iter().map(|(path, _)| path));
     let (_, synced) = programs::run_timed(&mut fsync).context("syncing curl's files")?;
@@ -315,12 +313,9 @@ fn https_round(
     figures: &mut Figures,
 ) -> anyhow::Result<()> {
     let out = work.fresh("one-source-curl-https")?;
-    let Some((mut curl, written)) = curl_every_file(baseline, ckpt, &out, true) else {
+    let Some((took, _)) = timed_curl(baseline, ckpt, &out, true)? else {
         return Ok(());
     };
-    let (_, took) =
-        programs::run_timed(&mut curl).context("fetching from nginx over HTTPS with curl")?;
-    check_sizes(&written)?;
     figures.nginx_https_curl_seconds.push(seconds(took));
     progress(format!(
         "one-source round {}: nginx over HTTPS → curl {}",
@@ -332,6 +327,26 @@ fn https_round(
     Ok(())
 }
 
+/// Files curl wrote, with the size each must have.
+type Written = Vec<(PathBuf, u64)>;
+
+/// Fetches every file of `ckpt` from nginx into `out` with curl (over HTTPS when `https`)
+/// and checks their sizes: how long it took and the files written, or `None` when HTTPS is
+/// asked for and nginx does not serve it.
+fn timed_curl(
+    baseline: &Baseline,
+    ckpt: &GeneratedCheckpoint,
+    out: &Path,
+    https: bool,
+) -> anyhow::Result<Option<(std::time::Duration, Written)>> {
+    let Some((mut curl, written)) = curl_every_file(baseline, ckpt, out, https) else {
+        return Ok(None);
+    };
+    let (_, took) = programs::run_timed(&mut curl).context("fetching from nginx with curl")?;
+    check_sizes(&written)?;
+    Ok(Some((took, written)))
+}
+
 /// A curl command that fetches every file of `ckpt` from nginx into `out`, over HTTPS
 /// (trusting the run's certificate) when `https`, and the files it writes with their sizes;
 /// `None` when HTTPS is asked for and nginx does not serve it.
@@ -340,7 +355,7 @@ fn curl_every_file(
     ckpt: &GeneratedCheckpoint,
     out: &Path,
     https: bool,
-) -> Option<(Command, Vec<(PathBuf, u64)>)> {
+) -> Option<(Command, Written)> {
     let mut curl = Command::new(&baseline.curl);
     curl.args(["-sS", "--fail", "--create-dirs"]);
     let mut written = Vec::new();
