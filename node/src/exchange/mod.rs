@@ -4,7 +4,7 @@
 //! - [`codec`]: framing of [`Message`](ostrom_protocol::wire::Message)s over a libp2p
 //!   stream.
 //! - [`serve`]: answers other peers' requests from the store.
-//! - [`session`]: one long-lived stream to one holder during a fetch.
+//! - [`session`]: the streams to one holder during a fetch.
 //! - [`fetch`]: the fetch engine: find holders, get and check the manifest, pull chunks from
 //!   every holder at once, verify, write, record.
 //! - [`misbehave`]: deliberate faults, so tests can stand up bad peers.

@@ -1,5 +1,6 @@
 //! Serving: answer other peers' want-have, want-block and want-manifest requests from the
-//! store, over each stream they open, in the order they asked; cancelled ids are skipped.
+//! store, over each stream they open, in the order they asked (reading a few blocks ahead
+//! of the one being sent); cancelled ids are skipped.
 //!
 //! Held chunks a peer asks about with want-have are told of a few at a time, least revealed
 //! first, more as the peer asks for them (see [`reveal`](super::reveal)), so a seeder sends
@@ -10,8 +11,9 @@
 //! peer with a have, as BitTorrent peers do. Blocks pass the node's upload limit.
 //!
 //! A restricted checkpoint's manifest and chunks go only to peers that presented a valid
-//! vouch from one of its reader labs; others get a refusal ("not authorized"), and
-//! want-have answers never reveal that this node holds such chunks.
+//! vouch from one of its reader labs; others get a refusal ("not authorized") for the
+//! manifest, and want-have and want-block answers never reveal that this node holds such
+//! chunks (dont-have).
 //!
 //! A peer that sends a malformed or over-limit frame, or a message a server never expects
 //! (a block, a have), has its stream closed.

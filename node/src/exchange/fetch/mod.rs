@@ -6,7 +6,8 @@
 //! - [`output`]: staging paths, links never followed, files never clobbered.
 //! - [`plan`]: output files, and which chunks are already in place, can be copied from the
 //!   store, or must come from the network.
-//! - [`transfer`]: the network phase: a window of block requests in flight per holder.
+//! - [`schedule`]: the network phase's decisions, as a state machine with no I/O.
+//! - [`transfer`]: the network phase's I/O around the scheduler.
 //! - [`durable`]: batches of written chunks, synced and then recorded in the store.
 //! - [`manifest`]: finding holders and getting a manifest that verifies.
 //! - [`outcome`]: the request, progress reports, the outcome and the errors of a fetch.
