@@ -2,6 +2,8 @@
 //! allowed (and then flagged), a publisher's key rotation is followed by nodes that trust
 //! the old key, for names and for trust, and a lab's recovery key revokes a stolen key.
 
+use std::time::{Duration, Instant};
+
 use anyhow::{ensure, Context};
 use ostrom_testnet::checkpoint::{generate, CheckpointSpec};
 use ostrom_testnet::{CmdOutput, Testnet};
@@ -129,6 +131,29 @@ fn fetch(net: &Testnet, node: usize, id: &str, out: &str) -> anyhow::Result<CmdO
     Ok(net[node].ostrom(&["fetch", id, "-o", &out, "--json"])?)
 }
 
+/// How long a revocation stored by a node as it starts may take to reach another node.
+const REVOCATION_SPREADS: Duration = Duration::from_secs(30);
+
+/// Fetches `id` on `node` until the fetch is refused, or [`REVOCATION_SPREADS`] has passed;
+/// the last attempt's output.
+fn refused_once_revocation_spreads(
+    net: &Testnet,
+    node: usize,
+    id: &str,
+    out: &str,
+) -> anyhow::Result<CmdOutput> {
+    let deadline = Instant::now() + REVOCATION_SPREADS;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = fetch(net, node, id, &format!("{out}-{attempt}"))?;
+        if !result.success() || Instant::now() >= deadline {
+            return Ok(result);
+        }
+        eprintln!("attempt {attempt}: accepted before the revocation reached the fetcher");
+    }
+}
+
 /// A lab rotates its key; a thief who stole the old key publishes with it and rotates it to
 /// a key of its own; the lab revokes the old key with its offline recovery key, naming the
 /// key it rotated to. A node whose trust entry names the recovery key then refuses the
@@ -228,7 +253,9 @@ fn a_lab_takes_its_name_back_from_a_key_thief() -> anyhow::Result<()> {
         ("signed by the stolen key", &stolen.id, "stolen"),
         ("signed by the thief's own key", &thiefs_own.id, "thiefs"),
     ] {
-        let refused = fetch(&net, fetcher, id, out)?;
+        // The restarted lab node stores its revocation in the DHT as it starts; the fetcher
+        // sees it once that is done.
+        let refused = refused_once_revocation_spreads(&net, fetcher, id, out)?;
         ensure!(
             !refused.success() && refused.stderr_contains("does not trust"),
             "the thief's checkpoint {what} was accepted, or unclear: {}",
