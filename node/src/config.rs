@@ -7,6 +7,7 @@ use std::time::Duration;
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 
+use crate::limits::Limits;
 use crate::rate::Rate;
 
 /// Why the configuration could not be read.
@@ -27,6 +28,14 @@ pub enum ConfigError {
         path: String,
         /// What is wrong.
         source: toml::de::Error,
+    },
+    /// A value parses but cannot run a node.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
     },
 }
 
@@ -62,6 +71,8 @@ pub struct Config {
     /// A private network's key file (relative paths are under the node home); when set,
     /// the node connects only to nodes with the same key, over TCP only.
     pub network_key: Option<std::path::PathBuf>,
+    /// What peers may make this node hold, and how long it waits for them.
+    pub limits: Limits,
 }
 
 impl Default for Config {
@@ -83,6 +94,7 @@ impl Default for Config {
             upload_limit: None,
             download_limit: None,
             network_key: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -94,10 +106,18 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        let config: Self = toml::from_str(&text).map_err(|source| ConfigError::Parse {
             path: path.display().to_string(),
             source,
-        })
+        })?;
+        config
+            .limits
+            .check()
+            .map_err(|reason| ConfigError::Invalid {
+                path: path.display().to_string(),
+                reason,
+            })?;
+        Ok(config)
     }
 
     /// The commented default file that `ostrom init` writes.
@@ -142,13 +162,16 @@ impl Config {
              \n\
              # A private network: only nodes with this key file (`ostrom network-key new FILE`)\n\
              # can connect; TCP only. Relative paths are under the node home.\n\
-             # network_key = \"swarm.key\"\n",
+             # network_key = \"swarm.key\"\n\
+             \n\
+             {limits}",
             listen = listen.join(", "),
             api = defaults.api,
             reannounce = humantime::format_duration(defaults.reannounce_interval),
             fetch_timeout = humantime::format_duration(defaults.fetch_timeout),
             stall = humantime::format_duration(defaults.peer_stall_timeout),
             window = defaults.requests_in_flight,
+            limits = Limits::default_table_text(),
         )
     }
 }
@@ -164,7 +187,7 @@ pub fn default_streams_per_holder() -> usize {
 }
 
 /// Durations in the config file are written as text such as `"30s"` or `"1h"`.
-mod humantime_serde_compat {
+pub(crate) mod humantime_serde_compat {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};

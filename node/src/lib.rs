@@ -5,6 +5,7 @@
 //!
 //! - [`home`]: the node home directory (keys, config, token) and `init`.
 //! - [`config`]: `config.toml` and its defaults.
+//! - [`limits`]: the caps and deadlines peers are held to, its `[limits]` table.
 //! - [`error_kind`]: stable, machine-readable names of failures.
 //! - [`error_chain`]: an error with its causes on one line, each said once.
 //! - [`statements`]: retractions and key rotations.
@@ -30,6 +31,7 @@ pub mod error_kind;
 pub mod exchange;
 pub mod home;
 pub mod inventory;
+pub mod limits;
 pub mod membership;
 pub mod names;
 pub mod network;

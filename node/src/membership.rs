@@ -3,7 +3,7 @@
 //! `HOME/vouches/`, and presents them, with one it signs for itself, on every exchange
 //! stream it opens; servers check them to decide who may read restricted checkpoints.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -121,15 +121,43 @@ pub fn presentation(home: &Home, publisher: &SigningKey, own: &PeerId) -> Vec<By
     vouches
 }
 
-/// The labs that vouch, validly and now, for `peer` among presented `vouches`.
-pub fn verified_labs(vouches: &[Bytes], peer: &PeerId, now_ms: u64) -> HashSet<[u8; 32]> {
-    let peer = peer.to_bytes();
-    vouches
-        .iter()
-        .filter_map(|bytes| SignedVouch::from_bytes(bytes.to_vec()).ok())
-        .filter(|vouch| vouch.check(&peer, now_ms).is_ok())
-        .map(|vouch| *vouch.lab())
-        .collect()
+/// The labs a peer proved it belongs to, each until its vouch expires: a stream can outlive
+/// a vouch, so membership is asked of [`VerifiedLabs::vouch_for`] at the time it matters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifiedLabs {
+    /// Each lab, with the latest expiry (Unix ms) of its valid vouches.
+    until_ms: HashMap<[u8; 32], u64>,
+}
+
+impl VerifiedLabs {
+    /// The labs that vouch, validly at `now_ms`, for `peer` among presented `vouches`.
+    pub fn verify(vouches: &[Bytes], peer: &PeerId, now_ms: u64) -> Self {
+        let peer = peer.to_bytes();
+        let mut until_ms: HashMap<[u8; 32], u64> = HashMap::new();
+        for vouch in vouches
+            .iter()
+            .filter_map(|bytes| SignedVouch::from_bytes(bytes.to_vec()).ok())
+            .filter(|vouch| vouch.check(&peer, now_ms).is_ok())
+        {
+            let expires = until_ms.entry(*vouch.lab()).or_default();
+            *expires = (*expires).max(vouch.body().expires_ms);
+        }
+        Self { until_ms }
+    }
+
+    /// Whether `lab` vouches for the peer at `now_ms`.
+    pub fn vouch_for(&self, lab: &[u8; 32], now_ms: u64) -> bool {
+        self.until_ms.get(lab).is_some_and(|until| now_ms < *until)
+    }
+
+    /// The labs that vouch for the peer at `now_ms`.
+    pub fn at(&self, now_ms: u64) -> HashSet<[u8; 32]> {
+        self.until_ms
+            .iter()
+            .filter(|(_, until)| now_ms < **until)
+            .map(|(lab, _)| *lab)
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -156,18 +184,38 @@ mod tests {
             ),
         ];
         let now = now_ms();
+        let labs = VerifiedLabs::verify(&presented, &peer, now);
         assert_eq!(
-            verified_labs(&presented, &peer, now),
+            labs.at(now),
             HashSet::from([lab.verifying_key().to_bytes()])
         );
         assert!(
-            verified_labs(&presented, &peer, now + 120_000).is_empty(),
+            VerifiedLabs::verify(&presented, &peer, now + 120_000)
+                .at(now + 120_000)
+                .is_empty(),
             "expired vouch counted"
         );
         assert!(
-            verified_labs(&presented[..1], &stranger, now).is_empty(),
+            VerifiedLabs::verify(&presented[..1], &stranger, now)
+                .at(now)
+                .is_empty(),
             "vouch for another peer counted"
         );
+    }
+
+    /// A vouch that was valid when presented stops counting once it expires, on the same
+    /// stream and without being presented again.
+    #[test]
+    fn membership_ends_when_the_vouch_expires() {
+        let lab = SigningKey::from_bytes(&[4; 32]);
+        let peer = PeerId::random();
+        let vouch = vouch_for(&lab, &peer, Duration::from_secs(60)).expect("vouch");
+        let expires = vouch.body().expires_ms;
+        let labs = VerifiedLabs::verify(&[Bytes::from(vouch.into_bytes())], &peer, now_ms());
+        let key = lab.verifying_key().to_bytes();
+        assert!(labs.vouch_for(&key, expires - 1));
+        assert!(!labs.vouch_for(&key, expires));
+        assert!(labs.at(expires).is_empty());
     }
 
     #[test]

@@ -5,7 +5,24 @@
 
 use ostrom_protocol::name_record::{parse_name_key, SignedNameRecord};
 use ostrom_protocol::retraction::{parse_retraction_key, SignedRetraction};
+use ostrom_protocol::revocation::parse_revocation_key;
 use ostrom_protocol::rotation::{parse_rotation_key, SignedKeyRotation};
+
+/// The key that signs whatever record may be stored under `key`: a name record's or
+/// retraction's publisher, a rotation's old key, a revocation's recovery key. `None` for a
+/// key Ostrom does not define.
+pub fn signer_of_key(key: &[u8]) -> Option<[u8; 32]> {
+    if let Some((publisher, _)) = parse_name_key(key) {
+        return Some(publisher);
+    }
+    if let Some((_, publisher)) = parse_retraction_key(key) {
+        return Some(publisher);
+    }
+    if let Some(old_key) = parse_rotation_key(key) {
+        return Some(old_key);
+    }
+    parse_revocation_key(key).map(|(_, recovery)| recovery)
+}
 
 /// Checks a record a peer asks this node to store, given the copy already stored.
 pub fn check_incoming(key: &[u8], value: &[u8], existing: Option<&[u8]>) -> Result<(), String> {

@@ -6,9 +6,9 @@
 //! frames of at most [`MAX_REPLY_FRAME`] (a block), or [`MAX_MANIFEST_FRAME`] while one of
 //! its `WantManifest` requests is unanswered. Reading reserves memory as bytes arrive, a
 //! bounded step at a time, never the declared length up front. A frame must arrive whole
-//! within [`FRAME_READ_TIMEOUT`] of its first byte, plus one second for every
-//! [`MIN_FRAME_RATE`] bytes it declares; a server waits at most [`SERVER_IDLE_TIMEOUT`]
-//! for the next request before it closes the stream. Both deadlines are fixed when the
+//! within the frame timeout of its first byte, plus one second for every
+//! [`MIN_FRAME_RATE`] bytes it declares; a server waits at most the idle timeout for the
+//! next request before it closes the stream (both [`Timeouts`]). Both deadlines are fixed when the
 //! wait starts, so trickled bytes cannot extend them.
 
 use std::collections::HashSet;
@@ -29,16 +29,35 @@ use tokio::time::Instant;
 use tokio_util::codec::{FramedWrite, LengthDelimitedCodec};
 use tokio_util::compat::FuturesAsyncReadCompatExt;
 
-/// Longest a frame may take to arrive, from its first byte, before the stream is closed
-/// (plus the allowance of [`MIN_FRAME_RATE`] for large frames).
-pub const FRAME_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Slowest rate, in bytes per second, a frame's sender is allowed beyond
-/// [`FRAME_READ_TIMEOUT`]: a 64 MiB manifest gets 256 s more, a block 4 s.
+/// Slowest rate, in bytes per second, a frame's sender is allowed beyond the frame
+/// timeout: a 64 MiB manifest gets 256 s more, a block 4 s.
 pub const MIN_FRAME_RATE: u64 = 256 * 1024;
 
-/// Longest a server waits for the next request on a stream before closing it.
-pub const SERVER_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a stream's reader waits (the node's `frame_timeout` and
+/// `stream_idle_timeout` limits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Longest a frame may take to arrive, from its first byte, before the stream is
+    /// closed (plus the allowance of [`MIN_FRAME_RATE`] for large frames).
+    pub frame: Duration,
+    /// Longest a server waits for the next request on a stream before closing it.
+    pub idle: Duration,
+}
+
+impl From<&crate::limits::Limits> for Timeouts {
+    fn from(limits: &crate::limits::Limits) -> Self {
+        Self {
+            frame: limits.frame_timeout,
+            idle: limits.stream_idle_timeout,
+        }
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        (&crate::limits::Limits::default()).into()
+    }
+}
 
 /// Most bytes a server reserves for a frame beyond what has arrived.
 const SERVER_READ_STEP: usize = 64 << 10;
@@ -92,16 +111,17 @@ pub enum Side {
 
 /// Splits an exchange stream this node opened into its two halves.
 pub fn split(stream: Stream) -> (MessageWriter, MessageReader) {
-    split_io(stream.compat(), Side::Requester)
+    split_io(stream.compat(), Side::Requester, Timeouts::default())
 }
 
-/// Splits an exchange stream a peer opened into its two halves.
-pub fn split_server(stream: Stream) -> (MessageWriter, MessageReader) {
-    split_io(stream.compat(), Side::Server)
+/// Splits an exchange stream a peer opened into its two halves, reading with `timeouts`.
+pub fn split_server(stream: Stream, timeouts: Timeouts) -> (MessageWriter, MessageReader) {
+    split_io(stream.compat(), Side::Server, timeouts)
 }
 
-/// Splits any byte stream into an exchange stream's halves for `side`.
-pub fn split_io<T>(io: T, side: Side) -> (MessageWriter, MessageReader)
+/// Splits any byte stream into an exchange stream's halves for `side`; a requester's
+/// reader has no idle timeout.
+pub fn split_io<T>(io: T, side: Side, timeouts: Timeouts) -> (MessageWriter, MessageReader)
 where
     T: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -112,7 +132,7 @@ where
     let asks = (side == Side::Requester).then(ManifestAsks::default);
     let (step, idle) = match side {
         Side::Requester => (REQUESTER_READ_STEP, None),
-        Side::Server => (SERVER_READ_STEP, Some(SERVER_IDLE_TIMEOUT)),
+        Side::Server => (SERVER_READ_STEP, Some(timeouts.idle)),
     };
     (
         MessageWriter {
@@ -120,7 +140,7 @@ where
             asks: asks.clone(),
         },
         MessageReader {
-            frames: FrameReader::new(Box::new(read), step, idle),
+            frames: FrameReader::new(Box::new(read), step, timeouts.frame, idle),
             asks,
         },
     )
@@ -198,6 +218,7 @@ impl MessageReader {
 struct FrameReader {
     io: Reader,
     step: usize,
+    frame_timeout: Duration,
     idle: Option<Duration>,
     header: [u8; 4],
     header_len: usize,
@@ -216,10 +237,11 @@ fn ended() -> io::Error {
 }
 
 impl FrameReader {
-    fn new(io: Reader, step: usize, idle: Option<Duration>) -> Self {
+    fn new(io: Reader, step: usize, frame_timeout: Duration, idle: Option<Duration>) -> Self {
         Self {
             io,
             step,
+            frame_timeout,
             idle,
             header: [0; 4],
             header_len: 0,
@@ -252,7 +274,7 @@ impl FrameReader {
                 return Ok(None);
             }
             self.header_len = read;
-            self.deadline = Instant::now() + FRAME_READ_TIMEOUT;
+            self.deadline = Instant::now() + self.frame_timeout;
         }
         while self.header_len < 4 {
             let rest = &mut self.header[self.header_len..];

@@ -13,7 +13,7 @@ use super::*;
 /// A reader for `side` whose peer is the raw end returned with it.
 fn raw_peer(side: Side) -> (DuplexStream, MessageWriter, MessageReader) {
     let (raw, end) = tokio::io::duplex(1 << 16);
-    let (writer, reader) = split_io(end, side);
+    let (writer, reader) = split_io(end, side, Timeouts::default());
     (raw, writer, reader)
 }
 
@@ -94,9 +94,9 @@ async fn a_frame_that_stops_arriving_times_out() {
                 .expect_err("times out");
             assert_eq!(io_kind(&error), Some(io::ErrorKind::TimedOut), "{error}");
             let waited = started.elapsed();
-            assert!(waited >= FRAME_READ_TIMEOUT, "{waited:?}");
+            assert!(waited >= Timeouts::default().frame, "{waited:?}");
             assert!(
-                waited <= FRAME_READ_TIMEOUT + Duration::from_secs(1),
+                waited <= Timeouts::default().frame + Duration::from_secs(1),
                 "{waited:?}"
             );
             drop(raw);
@@ -123,7 +123,7 @@ async fn trickled_bytes_do_not_extend_the_frame_deadline() {
         .expect("an answer")
         .expect_err("times out");
     assert_eq!(io_kind(&error), Some(io::ErrorKind::TimedOut), "{error}");
-    assert!(started.elapsed() <= FRAME_READ_TIMEOUT + Duration::from_secs(1));
+    assert!(started.elapsed() <= Timeouts::default().frame + Duration::from_secs(1));
     trickle.abort();
 }
 
@@ -133,7 +133,7 @@ async fn a_server_closes_an_idle_stream_and_a_requester_waits() {
     let started = Instant::now();
     let error = server.next().await.expect("an answer").expect_err("idle");
     assert_eq!(io_kind(&error), Some(io::ErrorKind::TimedOut), "{error}");
-    assert_eq!(started.elapsed(), SERVER_IDLE_TIMEOUT);
+    assert_eq!(started.elapsed(), Timeouts::default().idle);
 
     let (_raw, _writer, mut requester) = raw_peer(Side::Requester);
     assert!(
@@ -155,8 +155,8 @@ async fn a_closed_stream_between_frames_ends_cleanly() {
 #[tokio::test(start_paused = true)]
 async fn legitimate_messages_of_every_kind_pass() {
     let (a, b) = tokio::io::duplex(1 << 16);
-    let (mut requester_out, mut requester_in) = split_io(a, Side::Requester);
-    let (mut server_out, mut server_in) = split_io(b, Side::Server);
+    let (mut requester_out, mut requester_in) = split_io(a, Side::Requester, Timeouts::default());
+    let (mut server_out, mut server_in) = split_io(b, Side::Server, Timeouts::default());
     let ids = vec![Id::of(b"chunk"); MAX_IDS_PER_MESSAGE];
     let requests = vec![
         Message::Present {

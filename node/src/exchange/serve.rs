@@ -32,10 +32,11 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::codec::{self, CodecError, MessageWriter};
+use super::codec::{self, CodecError, MessageWriter, Timeouts};
 use super::misbehave::Misbehavior;
 use super::reveal::{RevealCounts, Reveals};
-use crate::membership::{now_ms, verified_labs};
+use crate::limits::Limits;
+use crate::membership::{now_ms, VerifiedLabs};
 use crate::network::exchange_streams::InboundStream;
 use crate::network::NetworkHandle;
 use crate::rate::RateLimit;
@@ -44,16 +45,33 @@ use crate::traffic::Traffic;
 
 /// Requests queued per stream before the server stops reading from it.
 const QUEUED_REQUESTS: usize = 64;
-/// Most ids one stream's wantlist holds; further want-haves are answered but not remembered.
-const MAX_WANTLIST: usize = 1 << 20;
 /// Blocks read ahead of the one being sent, so reading and checking a block overlaps
 /// sending the one before.
 const READ_AHEAD: usize = 4;
-/// Most blocks asked for on one stream and not yet read; past it the stream's further
-/// requests wait.
-const MAX_WAITING_BLOCKS: usize = 4 * MAX_IDS_PER_MESSAGE;
-/// Most cancelled ids one stream remembers; each is forgotten once its request is reached.
-const MAX_CANCELLED: usize = MAX_WAITING_BLOCKS;
+
+/// The node's limits that each served stream is held to.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeLimits {
+    /// Most ids one stream's wantlist holds; further want-haves are answered but not
+    /// remembered.
+    pub wantlist_ids: usize,
+    /// Most blocks asked for on one stream and not yet read; past it the stream's further
+    /// requests wait. Also the most cancelled ids one stream remembers (each is forgotten
+    /// once its request is reached).
+    pub waiting_block_ids: usize,
+    /// How long the stream's reader waits for a frame and for the next request.
+    pub timeouts: Timeouts,
+}
+
+impl From<&Limits> for ServeLimits {
+    fn from(limits: &Limits) -> Self {
+        Self {
+            wantlist_ids: limits.wantlist_ids,
+            waiting_block_ids: limits.waiting_block_ids,
+            timeouts: limits.into(),
+        }
+    }
+}
 
 /// What a server needs besides the stream.
 #[derive(Clone)]
@@ -68,6 +86,8 @@ pub struct ServeContext {
     pub reveal_counts: RevealCounts,
     /// Where the bytes of blocks sent are counted.
     pub traffic: Traffic,
+    /// What each stream is held to.
+    pub limits: ServeLimits,
 }
 
 /// Starts accepting exchange streams from peers, as tasks of `tasks`; runs until the
@@ -131,8 +151,9 @@ struct Responder {
     wantlist: HashSet<Id>,
     /// Held chunks the peer asked about on this stream, told of a few at a time.
     reveals: Reveals,
-    /// The labs whose vouches for this peer it presented and that checked out.
-    labs: HashSet<[u8; 32]>,
+    /// The labs whose vouches for this peer it presented and that checked out, each
+    /// until its vouch expires.
+    labs: VerifiedLabs,
 }
 
 async fn serve_stream(
@@ -140,7 +161,8 @@ async fn serve_stream(
     stream: Stream,
     context: ServeContext,
 ) -> Result<(), CodecError> {
-    let (writer, mut reader) = codec::split_server(stream);
+    let limits = context.limits;
+    let (writer, mut reader) = codec::split_server(stream, limits.timeouts);
     let cancelled: Cancelled = Arc::default();
     let (requests, mut queue) = mpsc::channel::<Message>(QUEUED_REQUESTS);
     let read_side = {
@@ -150,7 +172,7 @@ async fn serve_stream(
                 match message? {
                     Message::Cancel { ids } => {
                         if let Ok(mut set) = cancelled.lock() {
-                            let room = MAX_CANCELLED.saturating_sub(set.len());
+                            let room = limits.waiting_block_ids.saturating_sub(set.len());
                             set.extend(ids.into_iter().take(room));
                         }
                     }
@@ -178,8 +200,8 @@ async fn serve_stream(
         context,
         cancelled,
         wantlist: HashSet::new(),
-        reveals: Reveals::new(MAX_WANTLIST),
-        labs: HashSet::new(),
+        reveals: Reveals::new(limits.wantlist_ids),
+        labs: VerifiedLabs::default(),
     };
     let write_side = async move {
         // Blocks asked for and not yet being read, and blocks being read, in order.
@@ -202,7 +224,7 @@ async fn serve_stream(
                 Some((id, block)) = loading.next(), if !loading.is_empty() => {
                     responder.send_block(id, block).await?;
                 }
-                request = queue.recv(), if reading && waiting.len() < MAX_WAITING_BLOCKS => match request {
+                request = queue.recv(), if reading && waiting.len() < limits.waiting_block_ids => match request {
                     Some(Message::WantBlock { .. })
                         if responder.context.misbehavior == Misbehavior::Stall => {}
                     Some(Message::WantBlock { .. } | Message::WantHave { .. })
@@ -249,9 +271,11 @@ impl Responder {
         self.context.store.has_chunk(id).unwrap_or(false) && self.may_read_chunk(id)
     }
 
-    /// Whether this peer may read something restricted to `readers` (`None`: anyone).
+    /// Whether this peer may read something restricted to `readers` (`None`: anyone):
+    /// one of them vouches for it now, not only when it presented the vouch.
     fn may_read(&self, readers: Option<&[[u8; 32]]>) -> bool {
-        readers.is_none_or(|readers| readers.iter().any(|lab| self.labs.contains(lab)))
+        let now = now_ms();
+        readers.is_none_or(|readers| readers.iter().any(|lab| self.labs.vouch_for(lab, now)))
     }
 
     fn may_read_chunk(&self, id: &Id) -> bool {
@@ -275,7 +299,7 @@ impl Responder {
         let misbehavior = self.context.misbehavior;
         match request {
             Message::Present { vouches } => {
-                self.labs = verified_labs(&vouches, &self.peer, now_ms());
+                self.labs = VerifiedLabs::verify(&vouches, &self.peer, now_ms());
             }
             Message::WantHave { ids } if misbehavior == Misbehavior::LieHave => {
                 self.writer.send(&Message::Have { ids }).await?;
@@ -286,7 +310,7 @@ impl Responder {
                 let revealed = self.reveals.asked(have, &self.context.reveal_counts);
                 self.send_haves(revealed).await?;
                 if !dont_have.is_empty() {
-                    if self.wantlist.len() + dont_have.len() <= MAX_WANTLIST {
+                    if self.wantlist.len() + dont_have.len() <= self.context.limits.wantlist_ids {
                         self.wantlist.extend(dont_have.iter().copied());
                     }
                     self.writer

@@ -8,6 +8,7 @@ use std::time::Duration;
 use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::core::upgrade;
 use libp2p::identity::Keypair;
+use libp2p::memory_connection_limits;
 use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{identify, kad, noise, ping, tcp, yamux, StreamProtocol, Swarm, Transport};
@@ -15,22 +16,14 @@ use ostrom_protocol::dht::{IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 
 use super::exchange_streams;
 use super::handle::NetworkError;
-use super::provider_store::{ProviderCaps, ProviderStore};
+use super::provider_store::ProviderStore;
+use crate::limits::Limits;
 
 /// How long a provider record lives in the DHT unless announced again.
 pub const PROVIDER_RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// How long a signed record lives in the DHT unless stored again.
 pub const RECORD_TTL: Duration = Duration::from_secs(48 * 3600);
-
-/// Most connections established with one peer at once (both directions together).
-pub const MAX_CONNECTIONS_PER_PEER: u32 = 8;
-
-/// Most connections established at once, all peers together.
-pub const MAX_CONNECTIONS: u32 = 1024;
-
-/// Most incoming connections still in their handshake at once.
-pub const MAX_PENDING_INCOMING: u32 = 128;
 
 /// Largest Kademlia message: a record of `MAX_RECORD_SIZE` with its framing.
 const MAX_KAD_PACKET: usize = ostrom_protocol::limits::MAX_RECORD_SIZE + 16 * 1024;
@@ -41,6 +34,8 @@ pub struct Behaviour {
     /// Caps connections per peer and in total. First, so that a connection over a cap is
     /// denied before any other behaviour sets up for it.
     pub limits: connection_limits::Behaviour,
+    /// Refuses new connections while the node's memory is over its limit.
+    pub memory: memory_connection_limits::Behaviour,
     /// Learns peers' listen addresses and protocols.
     pub identify: identify::Behaviour,
     /// Keeps connections alive and measures round-trip time.
@@ -52,7 +47,7 @@ pub struct Behaviour {
     pub exchange: exchange_streams::Behaviour,
 }
 
-fn kademlia(keypair: &Keypair) -> kad::Behaviour<ProviderStore> {
+fn kademlia(keypair: &Keypair, limits: &Limits) -> kad::Behaviour<ProviderStore> {
     let peer_id = keypair.public().to_peer_id();
     let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
     kad_config
@@ -67,7 +62,7 @@ fn kademlia(keypair: &Keypair) -> kad::Behaviour<ProviderStore> {
         .set_max_packet_size(MAX_KAD_PACKET);
     // Peers' provider records are held to caps, apart from this node's own (see
     // `provider_store`).
-    let store = ProviderStore::new(peer_id, ProviderCaps::default());
+    let store = ProviderStore::new(peer_id, limits);
     let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
     // Nodes are reachable servers: answer DHT queries without waiting for an external
     // address to be confirmed (which never happens on loopback or private networks).
@@ -75,22 +70,25 @@ fn kademlia(keypair: &Keypair) -> kad::Behaviour<ProviderStore> {
     kad
 }
 
-/// Ostrom's behaviours for the node with `key`.
-fn behaviour(key: &Keypair) -> Behaviour {
+/// Ostrom's behaviours for the node with `key`, holding peers to `limits`.
+fn behaviour(key: &Keypair, limits: &Limits) -> Behaviour {
     Behaviour {
         limits: connection_limits::Behaviour::new(
             ConnectionLimits::default()
-                .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
-                .with_max_established(Some(MAX_CONNECTIONS))
-                .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
+                .with_max_established_per_peer(Some(limits.connections_per_peer))
+                .with_max_established(Some(limits.connections))
+                .with_max_pending_incoming(Some(limits.pending_connections)),
+        ),
+        memory: memory_connection_limits::Behaviour::with_max_bytes(
+            usize::try_from(limits.connection_memory.0).unwrap_or(usize::MAX),
         ),
         identify: identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
                 .with_agent_version(format!("ostrom/{}", env!("CARGO_PKG_VERSION"))),
         ),
         ping: ping::Behaviour::default(),
-        kad: kademlia(key),
-        exchange: exchange_streams::Behaviour::new(),
+        kad: kademlia(key, limits),
+        exchange: exchange_streams::Behaviour::new(limits.into()),
     }
 }
 
@@ -115,7 +113,9 @@ fn transport_error(error: &dyn std::fmt::Display) -> NetworkError {
 pub fn build_swarm(
     keypair: Keypair,
     network_key: Option<PreSharedKey>,
+    limits: &Limits,
 ) -> Result<Swarm<Behaviour>, NetworkError> {
+    let behaviour = |key: &Keypair| behaviour(key, limits);
     let Some(psk) = network_key else {
         return Ok(libp2p::SwarmBuilder::with_existing_identity(keypair)
             .with_tokio()

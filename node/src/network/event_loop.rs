@@ -362,15 +362,16 @@ impl EventLoop {
     }
 
     /// A peer asks this node to store a record: it is stored only if it is a valid
-    /// signed record for its key and does not replace a newer copy.
+    /// signed record for its key, does not replace a newer copy, and fits the limits on
+    /// peers' records.
     fn on_inbound_record(&mut self, source: PeerId, record: kad::Record) {
         use libp2p::kad::store::RecordStore;
         let store = self.swarm.behaviour_mut().kad.store_mut();
         let existing = store.get(&record.key).map(|r| r.value.clone());
         match check_incoming(record.key.as_ref(), &record.value, existing.as_deref()) {
             Ok(()) => {
-                if let Err(error) = store.put(record) {
-                    tracing::warn!(%source, %error, "cannot store record");
+                if let Err(error) = store.put_from_peer(record) {
+                    tracing::debug!(%source, %error, "record over the limits, not stored");
                 }
             }
             Err(reason) => tracing::info!(%source, %reason, "refused a record"),

@@ -10,6 +10,7 @@
 //! - [`bootstrap`]: bootstrap peers, dialed again with backoff while the node is alone.
 //! - [`listen`]: listeners, refusing a port in use, and listen errors with their causes.
 //! - [`provider_store`]: the DHT store, with peers' provider records capped.
+//! - [`record_quota`]: the caps on peers' signed records in that store.
 
 pub mod behaviour;
 pub mod bootstrap;
@@ -18,12 +19,15 @@ pub mod exchange_streams;
 pub mod handle;
 pub mod listen;
 pub mod provider_store;
+pub mod record_quota;
 
 pub use handle::{NetworkError, NetworkHandle};
 
 use libp2p::identity::Keypair;
 use libp2p::pnet::PreSharedKey;
 use libp2p::Multiaddr;
+
+use crate::limits::Limits;
 
 /// What the network needs to start.
 #[derive(Debug, Clone)]
@@ -34,6 +38,8 @@ pub struct NetworkConfig {
     pub bootstrap: Vec<Multiaddr>,
     /// The pre-shared key of a private network; `None` for the public network.
     pub network_key: Option<PreSharedKey>,
+    /// What peers may make the node hold.
+    pub limits: Limits,
 }
 
 /// Starts the swarm on the current tokio runtime: listens, dials the bootstrap peers,
@@ -52,6 +58,6 @@ pub async fn start(keypair: Keypair, config: NetworkConfig) -> Result<NetworkHan
             return Err(NetworkError::QuicInPrivateNetwork(addr.clone()));
         }
     }
-    let swarm = behaviour::build_swarm(keypair, config.network_key)?;
+    let swarm = behaviour::build_swarm(keypair, config.network_key, &config.limits)?;
     event_loop::spawn(swarm, config).await
 }

@@ -1,10 +1,12 @@
-//! The DHT store: libp2p's in-memory store, with the provider records peers ask this node
-//! to keep held to caps (SPEC §6.1). A peer's provider record is kept only under an Ostrom
-//! holders key, with at most [`MAX_PROVIDER_ADDRESSES`] addresses of at most
+//! The DHT store: libp2p's in-memory store, with what peers ask this node to keep held to
+//! the caps of [`Limits`] (SPEC §6.1, §6.2, §10). A peer's provider record is kept only
+//! under an Ostrom holders key, with at most `provider_addresses` addresses of at most
 //! [`MAX_PROVIDER_ADDRESS_LEN`] bytes each (the rest are dropped), at most
-//! [`MAX_PROVIDER_RECORDS_PER_PEER`] from one peer and [`MAX_PEER_PROVIDER_RECORDS`] from
-//! all peers together. This node's own announcements are kept apart from those caps (up to
-//! [`MAX_OWN_PROVIDED_KEYS`]), so a flood of peers' records can never crowd them out.
+//! `provider_records_per_peer` from one peer and `provider_records` from all peers
+//! together. Peers' signed records are held to the caps of [`RecordQuota`]. This node's own
+//! announcements and records are kept apart from those caps (up to
+//! [`MAX_OWN_PROVIDED_KEYS`] and [`MAX_OWN_RECORDS`]), so a flood of peers' records can
+//! never crowd them out.
 //!
 //! libp2p drops an expired provider record only when its key is looked up, so records that
 //! nobody asks for again would stay; when a cap is reached the store first sweeps out
@@ -19,14 +21,8 @@ use libp2p::kad::{ProviderRecord, Record, RecordKey};
 use libp2p::PeerId;
 use ostrom_protocol::dht::id_of_holders_key;
 
-/// Most provider records kept for all peers together (not counting this node's own).
-pub const MAX_PEER_PROVIDER_RECORDS: usize = 65_536;
-
-/// Most provider records kept for one peer.
-pub const MAX_PROVIDER_RECORDS_PER_PEER: usize = 4096;
-
-/// Most addresses kept with one peer's provider record; further ones are dropped.
-pub const MAX_PROVIDER_ADDRESSES: usize = 8;
+use super::record_quota::RecordQuota;
+use crate::limits::Limits;
 
 /// Longest address, in bytes, kept with a peer's provider record; longer ones are dropped.
 pub const MAX_PROVIDER_ADDRESS_LEN: usize = 128;
@@ -34,38 +30,21 @@ pub const MAX_PROVIDER_ADDRESS_LEN: usize = 128;
 /// Most keys this node announces itself as provider of (its checkpoints and their files).
 pub const MAX_OWN_PROVIDED_KEYS: usize = 1_000_000;
 
-/// Most providers kept for one key.
-pub const MAX_PROVIDERS_PER_KEY: usize = 64;
+/// Most signed records this node keeps of its own (names, retractions, rotations,
+/// revocations it published), apart from the caps on peers' records.
+pub const MAX_OWN_RECORDS: usize = 65_536;
 
-/// Most signed records kept (name records, retractions, key rotations).
-pub const MAX_RECORDS: usize = 65_536;
-
-/// Shortest time between two sweeps for expired peers' provider records.
+/// Shortest time between two sweeps for expired peers' provider records, and for expired
+/// peers' signed records.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
-
-/// The caps on peers' provider records.
-#[derive(Debug, Clone, Copy)]
-pub struct ProviderCaps {
-    /// Most records from all peers together.
-    pub total: usize,
-    /// Most records from one peer.
-    pub per_peer: usize,
-}
-
-impl Default for ProviderCaps {
-    fn default() -> Self {
-        Self {
-            total: MAX_PEER_PROVIDER_RECORDS,
-            per_peer: MAX_PROVIDER_RECORDS_PER_PEER,
-        }
-    }
-}
 
 /// libp2p's memory store with peers' provider records capped.
 pub struct ProviderStore {
     inner: MemoryStore,
     local: PeerId,
-    caps: ProviderCaps,
+    limits: Limits,
+    /// Peers' signed records kept, against their caps.
+    records: RecordQuota,
     /// Every peer's record kept, by key and provider, with its expiry.
     peer_records: HashMap<(RecordKey, PeerId), Option<Instant>>,
     /// How many records each peer has kept here.
@@ -74,23 +53,47 @@ pub struct ProviderStore {
 }
 
 impl ProviderStore {
-    /// A store for the node `local`, with `caps` on peers' provider records.
-    pub fn new(local: PeerId, caps: ProviderCaps) -> Self {
+    /// A store for the node `local`, holding peers to `limits`.
+    pub fn new(local: PeerId, limits: &Limits) -> Self {
         let config = MemoryStoreConfig {
-            max_records: MAX_RECORDS,
+            // Peers' records, plus this node's own.
+            max_records: limits.records + MAX_OWN_RECORDS,
             // Keys with a peer's record, plus keys with only this node's own.
-            max_provided_keys: caps.total + MAX_OWN_PROVIDED_KEYS,
-            max_providers_per_key: MAX_PROVIDERS_PER_KEY,
+            max_provided_keys: limits.provider_records + MAX_OWN_PROVIDED_KEYS,
+            max_providers_per_key: limits.providers_per_key,
             ..Default::default()
         };
         Self {
             inner: MemoryStore::with_config(local, config),
             local,
-            caps,
+            records: RecordQuota::new(limits),
+            limits: limits.clone(),
             peer_records: HashMap::new(),
             per_peer: HashMap::new(),
             next_sweep: Instant::now(),
         }
+    }
+
+    /// Keeps a signed record a peer sent (already checked as valid for its key), if its
+    /// signer and all peers together are under their caps.
+    pub fn put_from_peer(&mut self, record: Record) -> Result<()> {
+        if !self.records.admit(&record) {
+            for expired in self.records.sweep(Instant::now()) {
+                self.inner.remove(&expired);
+            }
+            if !self.records.admit(&record) {
+                return Err(Error::MaxRecords);
+            }
+        }
+        let key = record.key.clone();
+        self.inner
+            .put(record)
+            .inspect_err(|_| self.records.forget(&key))
+    }
+
+    /// How many signed records peers have kept here.
+    pub fn peer_signed_record_count(&self) -> usize {
+        self.records.count()
     }
 
     /// How many peers' provider records are kept.
@@ -104,7 +107,8 @@ impl ProviderStore {
     }
 
     fn over_caps(&self, peer: &PeerId) -> bool {
-        self.peer_records.len() >= self.caps.total || self.records_of(peer) >= self.caps.per_peer
+        self.peer_records.len() >= self.limits.provider_records
+            || self.records_of(peer) >= self.limits.provider_records_per_peer
     }
 
     /// Drops peers' records that expired, at most once every [`SWEEP_INTERVAL`].
@@ -131,7 +135,7 @@ impl ProviderStore {
         record
             .addresses
             .retain(|addr| addr.as_ref().len() <= MAX_PROVIDER_ADDRESS_LEN);
-        record.addresses.truncate(MAX_PROVIDER_ADDRESSES);
+        record.addresses.truncate(self.limits.provider_addresses);
         let entry = (record.key.clone(), record.provider);
         if let Some(expires) = self.peer_records.get_mut(&entry) {
             // A peer announcing again: the record is updated in place.
@@ -168,11 +172,15 @@ impl RecordStore for ProviderStore {
         self.inner.get(k)
     }
 
+    /// A record of this node's own (libp2p stores what the node puts before sending it):
+    /// not counted against peers' caps, even where it replaces a peer's copy.
     fn put(&mut self, r: Record) -> Result<()> {
+        self.records.forget(&r.key);
         self.inner.put(r)
     }
 
     fn remove(&mut self, k: &RecordKey) {
+        self.records.forget(k);
         self.inner.remove(k);
     }
 

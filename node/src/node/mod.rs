@@ -131,6 +131,7 @@ impl Node {
                 listen,
                 bootstrap,
                 network_key,
+                limits: config.limits.clone(),
             },
         )
         .await?;
@@ -145,6 +146,7 @@ impl Node {
                 upload: RateLimit::new(options.upload_limit.or(config.upload_limit)),
                 reveal_counts: Default::default(),
                 traffic: traffic.clone(),
+                limits: (&config.limits).into(),
             },
             shutdown.clone(),
             &tasks,

@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 use super::control::{Control, InboundStream, OpenError, OpenRequest};
 use super::handler::Handler;
 use super::slots::Slots;
-use super::{Counters, MAX_INBOUND_STREAMS, MAX_SPREAD_CONNECTIONS, MAX_WAITING_OPENS, OPEN_QUEUE};
+use super::{Counters, StreamCaps, MAX_SPREAD_CONNECTIONS, MAX_WAITING_OPENS, OPEN_QUEUE};
 
 /// Requests taken from the queue in one poll, so that one burst cannot starve the swarm.
 const REQUESTS_PER_POLL: usize = 64;
@@ -49,6 +49,7 @@ struct Peer {
 
 /// The exchange-stream behaviour; see the [module docs](super).
 pub struct Behaviour {
+    caps: StreamCaps,
     peers: HashMap<PeerId, Peer>,
     inbound_total: Arc<AtomicUsize>,
     acceptor: mpsc::Sender<InboundStream>,
@@ -64,12 +65,14 @@ pub struct Behaviour {
 }
 
 impl Behaviour {
-    /// A behaviour with no peers yet, and the control the node uses.
-    pub fn new() -> Self {
-        let (acceptor, incoming) = mpsc::channel(MAX_INBOUND_STREAMS);
+    /// A behaviour with no peers yet, holding inbound streams to `caps`, and the control
+    /// the node uses.
+    pub fn new(caps: StreamCaps) -> Self {
+        let (acceptor, incoming) = mpsc::channel(caps.total);
         let (requests_tx, requests) = mpsc::channel(OPEN_QUEUE);
         let counters = Arc::new(Counters::default());
         Self {
+            caps,
             peers: HashMap::new(),
             inbound_total: Arc::default(),
             acceptor,
@@ -93,7 +96,7 @@ impl Behaviour {
         Handler::new(
             peer,
             connection,
-            Slots::new(inbound, self.inbound_total.clone()),
+            Slots::new(inbound, self.inbound_total.clone(), self.caps),
             self.acceptor.clone(),
             self.counters.clone(),
         )
@@ -251,7 +254,7 @@ impl Behaviour {
 
 impl Default for Behaviour {
     fn default() -> Self {
-        Self::new()
+        Self::new(StreamCaps::default())
     }
 }
 

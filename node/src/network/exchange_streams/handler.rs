@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use super::control::{InboundStream, OpenError, OpenReply, OpenRequest};
 use super::slots::{InboundPermit, Slots};
 use super::NEGOTIATION_TIMEOUT;
-use super::{bump, Counters, MAX_INBOUND_STREAMS_PER_PEER, MAX_QUEUED_OPENS_PER_CONNECTION};
+use super::{bump, Counters, MAX_QUEUED_OPENS_PER_CONNECTION};
 
 /// The inbound upgrade: the exchange protocol, or nothing at all while it is withheld.
 #[derive(Debug)]
@@ -102,7 +102,7 @@ impl Handler {
             Ok(()) => {
                 bump(&self.counters.inbound_accepted);
                 let held = self.slots.peer_count();
-                if held >= MAX_INBOUND_STREAMS_PER_PEER {
+                if held >= self.slots.caps().per_peer {
                     bump(&self.counters.inbound_peer_cap_reached);
                     tracing::info!(
                         %peer,

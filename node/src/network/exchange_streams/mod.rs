@@ -14,11 +14,10 @@
 //!   [`Control::accept`], and the [`ExchangeStreamCounts`].
 //!
 //! Lifecycle of an inbound stream: the remote opens a substream; the handler reserves a
-//! slot for the peer ([`MAX_INBOUND_STREAMS_PER_PEER`]) and in total
-//! ([`MAX_INBOUND_STREAMS`]) and offers the protocol only if both are free, so a stream
+//! slot for the peer and in total ([`StreamCaps`]) and offers the protocol only if both are free, so a stream
 //! over a cap fails negotiation and its opener is told the protocol is not supported (a
 //! refusal, never a reset after the fact). A negotiated stream goes, with its slot, into
-//! a channel of [`MAX_INBOUND_STREAMS`] places, which can therefore never be full; the
+//! a channel with a place for every slot, which can therefore never be full; the
 //! acceptor takes it from there and the slot is freed when it drops the stream.
 
 pub mod behaviour;
@@ -36,13 +35,32 @@ pub use behaviour::Behaviour;
 pub use control::{Control, InboundStream, IncomingExchangeStreams, OpenError};
 pub use slots::InboundPermit;
 
-/// Most inbound exchange streams one peer may hold open at once, over all its connections.
-/// A fetch uses one stream per holder, so an honest peer stays far below this.
-pub const MAX_INBOUND_STREAMS_PER_PEER: usize = 64;
+/// The caps on inbound exchange streams (`exchange_streams_per_peer` and
+/// `exchange_streams` of the node's limits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamCaps {
+    /// Most inbound streams one peer may hold open at once, over all its connections. A
+    /// fetch uses a few streams per holder, so an honest peer stays far below this.
+    pub per_peer: usize,
+    /// Most inbound streams all peers together may hold open at once; also the size of the
+    /// channel that carries negotiated streams to the acceptor.
+    pub total: usize,
+}
 
-/// Most inbound exchange streams all peers together may hold open at once; also the size
-/// of the channel that carries negotiated streams to the acceptor.
-pub const MAX_INBOUND_STREAMS: usize = 1024;
+impl From<&crate::limits::Limits> for StreamCaps {
+    fn from(limits: &crate::limits::Limits) -> Self {
+        Self {
+            per_peer: limits.exchange_streams_per_peer,
+            total: limits.exchange_streams,
+        }
+    }
+}
+
+impl Default for StreamCaps {
+    fn default() -> Self {
+        (&crate::limits::Limits::default()).into()
+    }
+}
 
 /// Requests to open a stream that may wait for the network's behaviour to take them.
 pub const OPEN_QUEUE: usize = 256;

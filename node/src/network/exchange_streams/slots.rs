@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::{MAX_INBOUND_STREAMS, MAX_INBOUND_STREAMS_PER_PEER};
+use super::StreamCaps;
 
 /// The counts one connection's inbound streams go against: its peer's, over all of that
 /// peer's connections, and the node's total.
@@ -13,6 +13,7 @@ use super::{MAX_INBOUND_STREAMS, MAX_INBOUND_STREAMS_PER_PEER};
 pub(crate) struct Slots {
     peer: Arc<AtomicUsize>,
     total: Arc<AtomicUsize>,
+    caps: StreamCaps,
 }
 
 /// One reserved inbound slot; dropping it frees the slot.
@@ -31,17 +32,23 @@ fn take(count: &AtomicUsize, cap: usize) -> bool {
 }
 
 impl Slots {
-    /// Slots counted in `peer` (shared by that peer's connections) and `total`.
-    pub(crate) fn new(peer: Arc<AtomicUsize>, total: Arc<AtomicUsize>) -> Self {
-        Self { peer, total }
+    /// Slots counted in `peer` (shared by that peer's connections) and `total`, against
+    /// `caps`.
+    pub(crate) fn new(peer: Arc<AtomicUsize>, total: Arc<AtomicUsize>, caps: StreamCaps) -> Self {
+        Self { peer, total, caps }
+    }
+
+    /// The caps counted against.
+    pub(crate) fn caps(&self) -> StreamCaps {
+        self.caps
     }
 
     /// A slot, if the peer and the node are both under their caps.
     pub(crate) fn try_reserve(&self) -> Option<InboundPermit> {
-        if !take(&self.total, MAX_INBOUND_STREAMS) {
+        if !take(&self.total, self.caps.total) {
             return None;
         }
-        if !take(&self.peer, MAX_INBOUND_STREAMS_PER_PEER) {
+        if !take(&self.peer, self.caps.per_peer) {
             self.total.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
@@ -67,18 +74,23 @@ impl Drop for InboundPermit {
 mod tests {
     use super::*;
 
+    const CAPS: StreamCaps = StreamCaps {
+        per_peer: 64,
+        total: 1024,
+    };
+
     #[test]
     fn a_peer_gets_its_cap_and_no_more_and_dropping_frees() {
         let total = Arc::new(AtomicUsize::new(0));
-        let slots = Slots::new(Arc::default(), total.clone());
-        let permits: Vec<InboundPermit> = (0..MAX_INBOUND_STREAMS_PER_PEER)
+        let slots = Slots::new(Arc::default(), total.clone(), CAPS);
+        let permits: Vec<InboundPermit> = (0..CAPS.per_peer)
             .map_while(|_| slots.try_reserve())
             .collect();
-        assert_eq!(permits.len(), MAX_INBOUND_STREAMS_PER_PEER);
+        assert_eq!(permits.len(), CAPS.per_peer);
         assert!(slots.try_reserve().is_none());
-        assert_eq!(total.load(Ordering::Acquire), MAX_INBOUND_STREAMS_PER_PEER);
+        assert_eq!(total.load(Ordering::Acquire), CAPS.per_peer);
         // Another peer is not affected by this one's cap.
-        let other = Slots::new(Arc::default(), total.clone());
+        let other = Slots::new(Arc::default(), total.clone(), CAPS);
         assert!(other.try_reserve().is_some());
         drop(permits);
         assert_eq!(slots.peer_count(), 0);
@@ -88,9 +100,9 @@ mod tests {
 
     #[test]
     fn the_total_cap_holds_over_peers() {
-        let total = Arc::new(AtomicUsize::new(MAX_INBOUND_STREAMS - 1));
-        let a = Slots::new(Arc::default(), total.clone());
-        let b = Slots::new(Arc::default(), total.clone());
+        let total = Arc::new(AtomicUsize::new(CAPS.total - 1));
+        let a = Slots::new(Arc::default(), total.clone(), CAPS);
+        let b = Slots::new(Arc::default(), total.clone(), CAPS);
         let kept = a.try_reserve();
         assert!(kept.is_some());
         assert!(b.try_reserve().is_none());

@@ -28,7 +28,7 @@ fn swarm() -> Swarm<Behaviour> {
                 .multiplex(yamux::Config::default()))
         })
         .expect("memory transport")
-        .with_behaviour(|_| Behaviour::new())
+        .with_behaviour(|_| Behaviour::new(StreamCaps::default()))
         .expect("behaviour")
         .with_swarm_config(|c| {
             c.with_idle_connection_timeout(Duration::from_secs(60))
@@ -123,16 +123,16 @@ async fn a_burst_from_one_peer_is_delivered_up_to_its_cap_and_the_rest_refused()
     let client = opener(server, &addr);
 
     let over = 16;
-    let results = open_burst(&client, server, MAX_INBOUND_STREAMS_PER_PEER + over).await;
+    let results = open_burst(&client, server, StreamCaps::default().per_peer + over).await;
     let (mut opened, refused): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
     let mut opened: Vec<Stream> = opened.drain(..).filter_map(Result::ok).collect();
-    assert_eq!(opened.len(), MAX_INBOUND_STREAMS_PER_PEER);
+    assert_eq!(opened.len(), StreamCaps::default().per_peer);
     for error in &refused {
         assert_eq!(error.as_ref().err(), Some(&OpenError::Refused), "{error:?}");
     }
     assert_eq!(refused.len(), over);
 
-    let mut accepted = take(&mut incoming, MAX_INBOUND_STREAMS_PER_PEER).await;
+    let mut accepted = take(&mut incoming, StreamCaps::default().per_peer).await;
     assert!(accepted.iter().all(|s| s.peer != server));
     exchange_a_byte(&mut opened, &mut accepted).await;
 
@@ -145,14 +145,14 @@ async fn a_burst_from_one_peer_is_delivered_up_to_its_cap_and_the_rest_refused()
     let server_counts = server_control.counts();
     assert_eq!(
         server_counts.inbound_accepted,
-        MAX_INBOUND_STREAMS_PER_PEER as u64 + 1
+        StreamCaps::default().per_peer as u64 + 1
     );
     assert_eq!(server_counts.inbound_peer_cap_reached, 2);
     assert_eq!(server_counts.inbound_dropped, 0);
     let client_counts = client.counts();
     assert_eq!(
         client_counts.outbound_opened,
-        MAX_INBOUND_STREAMS_PER_PEER as u64 + 1
+        StreamCaps::default().per_peer as u64 + 1
     );
     assert_eq!(client_counts.outbound_failed, over as u64);
     assert_eq!(client_counts.outbound_refused, over as u64);
