@@ -56,6 +56,9 @@ impl Node {
         let trust = TrustStore::load(&self.inner.home)?;
         let own = self.inner.publisher.verifying_key().to_bytes();
         let trusted = names::publisher_of(reference, &trust, &own)?;
+        // Right after start, the DHT is asked once a peer is there to answer; a node with
+        // no peer at all resolves from the records it holds.
+        super::peers::wait_for_first_peer(&self.inner.network, self.inner.has_bootstrap).await;
         // The alias's entry, with its recovery key when it names one, so that a revoked key
         // is not followed.
         let root = trust

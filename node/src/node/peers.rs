@@ -30,6 +30,18 @@ fn held_here(store: &Store, id: &Id) -> Result<bool, FetchError> {
     Ok(*id != checkpoint && store.complete_files()?.iter().any(|(file, _)| file == id))
 }
 
+/// Waits until the node has a peer, at most [`FIRST_PEER_WAIT`] (or
+/// [`UNBOOTSTRAPPED_WAIT`] without bootstrap peers); whether it has one. A node that just
+/// started asks the DHT only once it can reach it, rather than settling for what it holds.
+pub(super) async fn wait_for_first_peer(network: &NetworkHandle, has_bootstrap: bool) -> bool {
+    let wait = if has_bootstrap {
+        FIRST_PEER_WAIT
+    } else {
+        UNBOOTSTRAPPED_WAIT
+    };
+    network.wait_connected(wait).await
+}
+
 /// Fails with [`FetchError::NoPeers`] when a fetch of `id` needs the network but no peer
 /// connects within [`FIRST_PEER_WAIT`] (or [`UNBOOTSTRAPPED_WAIT`] without bootstrap peers).
 pub(super) async fn ensure_for_fetch(
@@ -42,12 +54,7 @@ pub(super) async fn ensure_for_fetch(
         return Ok(());
     }
     let started = Instant::now();
-    let wait = if has_bootstrap {
-        FIRST_PEER_WAIT
-    } else {
-        UNBOOTSTRAPPED_WAIT
-    };
-    if network.wait_connected(wait).await {
+    if wait_for_first_peer(network, has_bootstrap).await {
         return Ok(());
     }
     Err(FetchError::NoPeers {
