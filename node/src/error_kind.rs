@@ -23,8 +23,11 @@ pub enum ErrorKind {
     Untrusted,
     /// The publisher retracted the checkpoint.
     Retracted,
-    /// A written file did not hash to its id.
+    /// A written file did not hash to its id (or, in a subset fetch, a file's header
+    /// disagreed with its manifest).
     FileMismatch,
+    /// A subset fetch's `--tensors` patterns match no tensor.
+    NoMatchingTensors,
     /// A file could not be read or written.
     Io,
     /// The store failed.
@@ -80,6 +83,7 @@ impl ErrorKind {
             Self::Untrusted => "untrusted",
             Self::Retracted => "retracted",
             Self::FileMismatch => "file_mismatch",
+            Self::NoMatchingTensors => "no_matching_tensors",
             Self::Io => "io",
             Self::Store => "store",
             Self::Network => "network",

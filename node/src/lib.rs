@@ -13,6 +13,7 @@
 //! - [`inventory`]: what the node holds, as `ls` and `show` report it.
 //! - [`private_network`]: the pre-shared key of a consortium-only network.
 //! - [`publish`]: chunk, hash, sign and record a checkpoint.
+//! - [`subset`]: tensor subsets: which tensors a fetch takes and the smaller file it writes.
 //! - [`rate`]: upload and download byte-rate limits.
 //! - [`traffic`]: block bytes sent to and received from each peer.
 //! - [`trust`]: the publishers this node accepts manifests from.
@@ -42,6 +43,7 @@ pub mod rate;
 pub mod records;
 pub mod statements;
 pub mod store;
+pub mod subset;
 pub mod traffic;
 pub mod trust;
 

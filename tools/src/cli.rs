@@ -309,6 +309,19 @@ pub struct FetchArgs {
     /// through this peer too (repeatable; added to config.toml's bootstrap list).
     #[arg(long, value_name = "MULTIADDR")]
     pub bootstrap: Vec<String>,
+    /// Fetch only the tensors whose names match this glob (repeatable; `*`, `?`, `[...]`,
+    /// `{a,b}`), e.g. 'model.layers.1[0-9].*': each safetensors file is written as a valid
+    /// safetensors file holding only its matching tensors (metadata kept), and only their
+    /// chunks and the header are fetched. Such a subset file has an id of its own, which
+    /// --json reports with the id of the file it came from. A file whose every tensor
+    /// matches is fetched whole; a file with no matching tensor, and every file that is not
+    /// safetensors, is skipped (and listed).
+    #[arg(long, value_name = "PATTERN")]
+    pub tensors: Vec<String>,
+    /// With --tensors, also fetch the files that are not safetensors (config.json,
+    /// tokenizer files, ...), whole.
+    #[arg(long, requires = "tensors")]
+    pub other_files: bool,
     /// Print JSON lines instead of text: `{"progress": {...}}` while it runs, then the
     /// result object, or on failure `{"error": "...", "kind": "..."}` (kind: a stable
     /// name such as no_holders, holders_exhausted, cancelled).

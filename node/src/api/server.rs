@@ -46,6 +46,7 @@ use crate::names::NameRef;
 use crate::node::{FetchUpdate, Node, NodeError};
 use crate::publish::PublishRequest;
 use crate::store::StoreError;
+use crate::subset::TensorSelection;
 
 #[derive(Clone)]
 struct ApiState {
@@ -227,7 +228,13 @@ async fn fetch(
     State(state): State<ApiState>,
     Json(body): Json<FetchBody>,
 ) -> Result<Response, ApiError> {
+    let tensors = if body.tensors.is_empty() {
+        None
+    } else {
+        Some(TensorSelection::new(&body.tensors, body.other_files).map_err(bad_request)?)
+    };
     let request = FetchRequest {
+        tensors,
         id: parse_id(&body.id)?,
         out: PathBuf::from(body.out),
         name_dir: body.name_dir,

@@ -164,6 +164,24 @@ pub(super) fn open(path: &Path, write: bool) -> Result<File, FetchError> {
 /// Looks at what is at `entry`'s final path under `out`, writing nothing. A link on the
 /// way or there is refused; a file with other bytes is refused unless `force`.
 pub(super) fn inspect(out: &Path, entry: &FileEntry, force: bool) -> Result<Existing, FetchError> {
+    inspect_with(out, entry, force, |path, len| {
+        if len == entry.size {
+            matching_chunks(path, entry)
+        } else {
+            Ok(None)
+        }
+    })
+}
+
+/// [`inspect`] for a file whose expected bytes `same` decides: given the path of a plain
+/// file and its length, `None` when it is not the file the fetch would write, otherwise
+/// whether each chunk the fetch keeps there hashes to its id.
+pub(super) fn inspect_with(
+    out: &Path,
+    entry: &FileEntry,
+    force: bool,
+    same: impl FnOnce(&Path, u64) -> Result<Option<Vec<bool>>, FetchError>,
+) -> Result<Existing, FetchError> {
     check_not_reserved(out, entry)?;
     let path = final_path(out, entry);
     directories(out, &path, false)?;
@@ -184,10 +202,8 @@ pub(super) fn inspect(out: &Path, entry: &FileEntry, force: bool) -> Result<Exis
             "something that is not a plain file is in the way".to_owned(),
         ));
     }
-    if meta.len() == entry.size {
-        if let Some(chunks_ok) = matching_chunks(&path, entry)? {
-            return Ok(Existing::Same { chunks_ok });
-        }
+    if let Some(chunks_ok) = same(&path, meta.len())? {
+        return Ok(Existing::Same { chunks_ok });
     }
     if force {
         return Ok(Existing::Replaced);
