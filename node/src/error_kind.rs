@@ -28,6 +28,10 @@ pub enum ErrorKind {
     FileMismatch,
     /// A subset fetch's `--tensors` patterns match no tensor.
     NoMatchingTensors,
+    /// A bundle breaks its format or fails a check (damaged, truncated, altered).
+    BadBundle,
+    /// Chunks an export or import needs are not held here.
+    MissingChunks,
     /// A file could not be read or written.
     Io,
     /// The store failed.
@@ -84,6 +88,8 @@ impl ErrorKind {
             Self::Retracted => "retracted",
             Self::FileMismatch => "file_mismatch",
             Self::NoMatchingTensors => "no_matching_tensors",
+            Self::BadBundle => "bad_bundle",
+            Self::MissingChunks => "missing_chunks",
             Self::Io => "io",
             Self::Store => "store",
             Self::Network => "network",

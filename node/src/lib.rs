@@ -10,6 +10,7 @@
 //! - [`error_chain`]: an error with its causes on one line, each said once.
 //! - [`statements`]: retractions and key rotations.
 //! - [`store`]: sled metadata plus chunk bytes in plain files.
+//! - [`bundle`]: offline bundles: export to one file, import with no network.
 //! - [`inventory`]: what the node holds, as `ls` and `show` report it.
 //! - [`private_network`]: the pre-shared key of a consortium-only network.
 //! - [`publish`]: chunk, hash, sign and record a checkpoint.
@@ -26,6 +27,7 @@
 //! - [`node`]: starts and stops all of the above together.
 
 pub mod api;
+pub mod bundle;
 pub mod config;
 pub mod error_chain;
 pub mod error_kind;

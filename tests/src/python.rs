@@ -23,7 +23,9 @@ fn root() -> PathBuf {
 pub fn venv(packages: &[&str]) -> anyhow::Result<Option<PathBuf>> {
     let found = Command::new("python3").arg("--version").output();
     if !found.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: python3 is not installed, so the Python check of this test did not run");
+        eprintln!(
+            "skipped: python3 is not installed, so the Python check of this test did not run"
+        );
         return Ok(None);
     }
     let _making = MAKING.lock().unwrap_or_else(|e| e.into_inner());
@@ -44,7 +46,13 @@ pub fn venv(packages: &[&str]) -> anyhow::Result<Option<PathBuf>> {
         .context("running python3 -m venv")?;
     ensure!(status.success(), "python3 -m venv failed");
     let status = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
         .args(packages)
         .status()
         .context("running pip")?;

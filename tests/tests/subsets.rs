@@ -46,7 +46,10 @@ fn write_checkpoint(dir: &Path) -> anyhow::Result<()> {
         .iter()
         .zip(&data)
         .map(|((name, dtype, shape), bytes)| {
-            Ok((name.as_str(), TensorView::new(*dtype, shape.clone(), bytes)?))
+            Ok((
+                name.as_str(),
+                TensorView::new(*dtype, shape.clone(), bytes)?,
+            ))
         })
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
     let metadata = HashMap::from([("format".to_owned(), "pt".to_owned())]);
@@ -90,9 +93,8 @@ fn fetch_tensors_moves_only_the_selected_tensors() -> anyhow::Result<()> {
     let original = std::fs::read(src.join("model.safetensors"))?;
     let header_len = 8 + u64::from_le_bytes(original[..8].try_into()?);
     let loaded = SafeTensors::deserialize(&original)?;
-    let selected = |name: &str| {
-        name.starts_with("model.layers.1.") || name.starts_with("model.layers.3.mlp")
-    };
+    let selected =
+        |name: &str| name.starts_with("model.layers.1.") || name.starts_with("model.layers.3.mlp");
     let names: Vec<String> = loaded
         .names()
         .into_iter()
@@ -134,14 +136,16 @@ fn fetch_tensors_moves_only_the_selected_tensors() -> anyhow::Result<()> {
         file["path"] == "model.safetensors"
             && file["id"].as_str() == Some(hash::file_id(&written)?.as_str())
             && file["size"].as_u64() == Some(std::fs::metadata(&written)?.len())
-            && file["subset"]["of"].as_str() == Some(hash::file_id(&src.join("model.safetensors"))?.as_str())
+            && file["subset"]["of"].as_str()
+                == Some(hash::file_id(&src.join("model.safetensors"))?.as_str())
             && file["subset"]["tensors"] == 4
             && file["subset"]["of_tensors"] == 14
             && file["subset"]["verification"].is_string(),
         "{file}"
     );
     ensure!(
-        fetched["skipped"] == serde_json::json!([{"path": "config.json", "reason": "not_safetensors"}]),
+        fetched["skipped"]
+            == serde_json::json!([{"path": "config.json", "reason": "not_safetensors"}]),
         "{fetched}"
     );
     ensure!(!out.join("config.json").exists() && !out.join(".ostrom-partial").exists());
@@ -156,7 +160,10 @@ fn fetch_tensors_moves_only_the_selected_tensors() -> anyhow::Result<()> {
     want.sort();
     ensure!(got == want, "{got:?}");
     for name in &names {
-        ensure!(parsed.tensor(name)?.data() == loaded.tensor(name)?.data(), "{name}");
+        ensure!(
+            parsed.tensor(name)?.data() == loaded.tensor(name)?.data(),
+            "{name}"
+        );
     }
     match python::venv(&["safetensors", "numpy"])? {
         Some(python) => {
@@ -214,6 +221,9 @@ fn fetch_tensors_moves_only_the_selected_tensors() -> anyhow::Result<()> {
     ensure!(!refused.success(), "{refused:?}");
     let failure: Value = refused.json()?;
     ensure!(failure["kind"] == "no_matching_tensors", "{failure}");
-    ensure!(!none.exists(), "a refused subset fetch created its directory");
+    ensure!(
+        !none.exists(),
+        "a refused subset fetch created its directory"
+    );
     Ok(())
 }

@@ -5,8 +5,8 @@ use ostrom_protocol::trust::format_public_key;
 
 use super::types::{
     CheckpointSummary, ErrorBody, FetchEvent, FetchReport, FileReport, FileSummary, LogEntry,
-    NodeInfo, PeerTrafficInfo, ProgressReport, PublishOutcome, Resolved, Retracted,
-    SkippedReport, SubsetReport, TrafficInfo, SUBSET_VERIFICATION,
+    NodeInfo, PeerTrafficInfo, ProgressReport, PublishOutcome, Resolved, Retracted, SkippedReport,
+    SubsetReport, TrafficInfo, SUBSET_VERIFICATION,
 };
 use crate::exchange::fetch::{FetchOutcome, FetchProgress, FetchedFile};
 use crate::inventory::{Checkpoint, CheckpointFile};

@@ -178,7 +178,11 @@ mod tests {
     fn the_subset_loads_with_the_selected_tensors_and_the_metadata() {
         let (bytes, data) = original();
         let entry = entry_of(&bytes);
-        let patterns = ["layers.1.*".to_owned(), "bias".to_owned(), "empty".to_owned()];
+        let patterns = [
+            "layers.1.*".to_owned(),
+            "bias".to_owned(),
+            "empty".to_owned(),
+        ];
         let selection = TensorSelection::new(&patterns, false).expect("patterns");
         let FilePlan::Subset(layout) = plan_file(&entry, &selection) else {
             panic!("a subset");
@@ -200,7 +204,10 @@ mod tests {
             Some(&"pt".to_owned())
         );
         // The data region starts where the original's does, so alignment is kept.
-        assert_eq!(layout.header_len, 8 + u64::from_le_bytes(bytes[..8].try_into().expect("8")));
+        assert_eq!(
+            layout.header_len,
+            8 + u64::from_le_bytes(bytes[..8].try_into().expect("8"))
+        );
     }
 
     #[test]
@@ -214,13 +221,21 @@ mod tests {
         let region = &bytes[..layout.header_len as usize];
 
         let mut dtype = entry.clone();
-        let bias = dtype.tensors.iter_mut().find(|t| t.name == "bias").expect("bias");
+        let bias = dtype
+            .tensors
+            .iter_mut()
+            .find(|t| t.name == "bias")
+            .expect("bias");
         bias.dtype = "I8".to_owned();
         let error = rebuild_header(region, &dtype, &layout).expect_err("dtype differs");
         assert!(error.to_string().contains("in the manifest"), "{error}");
 
         let mut renamed = entry.clone();
-        let bias = renamed.tensors.iter_mut().find(|t| t.name == "bias").expect("bias");
+        let bias = renamed
+            .tensors
+            .iter_mut()
+            .find(|t| t.name == "bias")
+            .expect("bias");
         bias.name = "bias2".to_owned();
         let error = rebuild_header(region, &renamed, &layout).expect_err("no such tensor");
         assert!(error.to_string().contains("no tensor"), "{error}");

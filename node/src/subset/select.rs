@@ -312,7 +312,10 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(layout.original_range(&entry, 0), (3 * mib + 107, 3 * mib + 157));
+        assert_eq!(
+            layout.original_range(&entry, 0),
+            (3 * mib + 107, 3 * mib + 157)
+        );
 
         let FilePlan::Subset(layout) = plan_file(&entry, &selection(&["[ae]"])) else {
             panic!("a subset");
@@ -332,7 +335,10 @@ mod tests {
     fn whole_files_and_skipped_files() {
         let entry = entry();
         assert_eq!(plan_file(&entry, &selection(&["*"])), FilePlan::Whole);
-        assert_eq!(plan_file(&entry, &selection(&["a", "b", "e"])), FilePlan::Whole);
+        assert_eq!(
+            plan_file(&entry, &selection(&["a", "b", "e"])),
+            FilePlan::Whole
+        );
         assert_eq!(
             plan_file(&entry, &selection(&["model.*"])),
             FilePlan::Skip(SkipReason::NoMatchingTensor)

@@ -17,7 +17,7 @@
 mod durable;
 mod manifest;
 mod outcome;
-mod output;
+pub(crate) mod output;
 mod plan;
 mod schedule;
 mod subset_file;
@@ -41,10 +41,10 @@ use crate::network::NetworkHandle;
 use crate::rate::RateLimit;
 use crate::statements;
 use crate::store::{HeldCheckpoint, Store};
+use crate::subset::{plan_file, FilePlan};
 use crate::trust::TrustStore;
 use ostrom_protocol::rotation::is_trusted;
 use ostrom_protocol::trust::format_public_key;
-use crate::subset::{plan_file, FilePlan};
 use plan::{FileSpec, Plan};
 
 /// How the fetch engine behaves towards holders.

@@ -73,7 +73,11 @@ fn is_subset(file: &File, entry: &FileEntry, layout: &SubsetLayout) -> std::io::
         let begin = layout.begins[i] as usize;
         let fits = header.info(&listed.name).is_some_and(|info| {
             info.dtype.to_string() == listed.dtype
-                && info.shape.iter().map(|&d| d as u64).eq(listed.shape.iter().copied())
+                && info
+                    .shape
+                    .iter()
+                    .map(|&d| d as u64)
+                    .eq(listed.shape.iter().copied())
                 && info.data_offsets == (begin, begin + (end - start) as usize)
         });
         if !fits {
@@ -113,7 +117,9 @@ pub(super) fn finalize(
 ) -> Result<WrittenSubset, FetchError> {
     let staging = Path::new(&file.staging);
     let Some(handle) = &file.handle else {
-        return Err(FetchError::Task("a subset file to finish has no staging file".into()));
+        return Err(FetchError::Task(
+            "a subset file to finish has no staging file".into(),
+        ));
     };
     let entry = &file.entry;
     let mismatch = || -> Result<WrittenSubset, FetchError> {
