@@ -165,3 +165,6 @@ pub fn trust_aliases(home: &Home) -> Result<impl Fn(&[u8; 32]) -> Option<String>
     let trust = TrustStore::load(home)?;
     Ok(move |key: &[u8; 32]| trust.alias_of(key).map(str::to_owned))
 }
+
+#[cfg(test)]
+mod tests;
