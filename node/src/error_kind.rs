@@ -23,8 +23,15 @@ pub enum ErrorKind {
     Untrusted,
     /// The publisher retracted the checkpoint.
     Retracted,
-    /// A written file did not hash to its id.
+    /// A written file did not hash to its id (or, in a subset fetch, a file's header
+    /// disagreed with its manifest).
     FileMismatch,
+    /// A subset fetch's `--tensors` patterns match no tensor.
+    NoMatchingTensors,
+    /// A bundle breaks its format or fails a check (damaged, truncated, altered).
+    BadBundle,
+    /// Chunks an export or import needs are not held here.
+    MissingChunks,
     /// A file could not be read or written.
     Io,
     /// The store failed.
@@ -80,6 +87,9 @@ impl ErrorKind {
             Self::Untrusted => "untrusted",
             Self::Retracted => "retracted",
             Self::FileMismatch => "file_mismatch",
+            Self::NoMatchingTensors => "no_matching_tensors",
+            Self::BadBundle => "bad_bundle",
+            Self::MissingChunks => "missing_chunks",
             Self::Io => "io",
             Self::Store => "store",
             Self::Network => "network",

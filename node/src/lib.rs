@@ -10,9 +10,11 @@
 //! - [`error_chain`]: an error with its causes on one line, each said once.
 //! - [`statements`]: retractions and key rotations.
 //! - [`store`]: sled metadata plus chunk bytes in plain files.
+//! - [`bundle`]: offline bundles: export to one file, import with no network.
 //! - [`inventory`]: what the node holds, as `ls` and `show` report it.
 //! - [`private_network`]: the pre-shared key of a consortium-only network.
 //! - [`publish`]: chunk, hash, sign and record a checkpoint.
+//! - [`subset`]: tensor subsets: which tensors a fetch takes and the smaller file it writes.
 //! - [`rate`]: upload and download byte-rate limits.
 //! - [`traffic`]: block bytes sent to and received from each peer.
 //! - [`trust`]: the publishers this node accepts manifests from.
@@ -25,6 +27,7 @@
 //! - [`node`]: starts and stops all of the above together.
 
 pub mod api;
+pub mod bundle;
 pub mod config;
 pub mod error_chain;
 pub mod error_kind;
@@ -42,6 +45,7 @@ pub mod rate;
 pub mod records;
 pub mod statements;
 pub mod store;
+pub mod subset;
 pub mod traffic;
 pub mod trust;
 

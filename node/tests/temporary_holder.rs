@@ -56,6 +56,7 @@ async fn a_node_that_does_not_announce_is_never_listed_as_a_holder() {
 
     let fetched = temporary
         .fetch(FetchRequest {
+            tensors: None,
             id: checkpoint,
             out: dir.path().join("out"),
             timeout: Duration::from_secs(30),

@@ -21,11 +21,17 @@
 //! - `no_peers.rs`: a fetch on a node with no peers fails at once with kind `no_peers`.
 //! - `bootstrap_retry.rs`: a node whose bootstrap peer was down joins it once it is up.
 //! - `port_in_use.rs`: a second node on a TCP port another node listens on is refused.
+//! - `subsets.rs`: `fetch --tensors` moves only the header and the selected tensors, and
+//!   writes a safetensors file that the `safetensors` library loads.
+//! - `bundles.rs`: `export` and `import` of offline bundles, and bad bundles refused with
+//!   nothing imported.
 //!
-//! [`streamed`] runs a fetch in the background and reads its progress as it arrives.
+//! [`streamed`] runs a fetch in the background and reads its progress as it arrives;
+//! [`python`] makes a virtualenv for checks with Python libraries.
 
 pub mod assertions;
 pub mod fixture;
+pub mod python;
 pub mod streamed;
 
 use std::path::Path;

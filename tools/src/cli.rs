@@ -33,6 +33,12 @@ pub enum Command {
     /// Fetch a checkpoint or a file by id, or a checkpoint by name, from the nodes that
     /// hold it.
     Fetch(FetchArgs),
+    /// Write checkpoints this node holds into one offline bundle file: signed manifests,
+    /// every chunk, the publisher keys and the records needed to check them.
+    Export(ExportArgs),
+    /// Import an offline bundle, with no network: every signature and every byte is
+    /// checked before anything is added; then the node serves what it imported.
+    Import(ImportArgs),
     /// List a model's checkpoints, newest first, following parents: ALIAS/MODEL[@TAG].
     Log(LogArgs),
     /// List the checkpoints this node knows.
@@ -309,9 +315,65 @@ pub struct FetchArgs {
     /// through this peer too (repeatable; added to config.toml's bootstrap list).
     #[arg(long, value_name = "MULTIADDR")]
     pub bootstrap: Vec<String>,
+    /// Fetch only the tensors whose names match this glob (repeatable; `*`, `?`, `[...]`,
+    /// `{a,b}`), e.g. 'model.layers.1[0-9].*': each safetensors file is written as a valid
+    /// safetensors file holding only its matching tensors (metadata kept), and only their
+    /// chunks and the header are fetched. Such a subset file has an id of its own, which
+    /// --json reports with the id of the file it came from. A file whose every tensor
+    /// matches is fetched whole; a file with no matching tensor, and every file that is not
+    /// safetensors, is skipped (and listed).
+    #[arg(long, value_name = "PATTERN")]
+    pub tensors: Vec<String>,
+    /// With --tensors, also fetch the files that are not safetensors (config.json,
+    /// tokenizer files, ...), whole.
+    #[arg(long, requires = "tensors")]
+    pub other_files: bool,
     /// Print JSON lines instead of text: `{"progress": {...}}` while it runs, then the
     /// result object, or on failure `{"error": "...", "kind": "..."}` (kind: a stable
     /// name such as no_holders, holders_exhausted, cancelled).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ostrom export`
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Checkpoint ids (64 hex digits) this node holds whole.
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    /// The bundle file to write; an existing file is never replaced.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: PathBuf,
+    /// Leave out every chunk this checkpoint lists (repeatable): a fine-tune's bundle for
+    /// nodes that already hold its parent. The importing node must hold them.
+    #[arg(long, value_name = "PARENT_ID")]
+    pub exclude_held_by: Vec<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ostrom import`
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The bundle file (`ostrom export`).
+    pub file: PathBuf,
+    /// Directory in which each checkpoint's files land, under a directory named by its id
+    /// [default: HOME/imports]. Files are staged there and moved into place only once
+    /// everything verified; `ostrom fetch ID -o DIR` then copies them elsewhere with no
+    /// network.
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Import manifests signed by a publisher not in this node's trust store.
+    #[arg(long)]
+    pub allow_untrusted: bool,
+    /// Import checkpoints their publisher retracted.
+    #[arg(long)]
+    pub allow_retracted: bool,
+    /// Replace files already at the output paths whose bytes differ.
+    #[arg(long)]
+    pub force: bool,
+    /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
 }

@@ -5,7 +5,8 @@ use ostrom_protocol::trust::format_public_key;
 
 use super::types::{
     CheckpointSummary, ErrorBody, FetchEvent, FetchReport, FileReport, FileSummary, LogEntry,
-    NodeInfo, PeerTrafficInfo, ProgressReport, PublishOutcome, Resolved, Retracted, TrafficInfo,
+    NodeInfo, PeerTrafficInfo, ProgressReport, PublishOutcome, Resolved, Retracted, SkippedReport,
+    SubsetReport, TrafficInfo, SUBSET_VERIFICATION,
 };
 use crate::exchange::fetch::{FetchOutcome, FetchProgress, FetchedFile};
 use crate::inventory::{Checkpoint, CheckpointFile};
@@ -64,6 +65,7 @@ impl From<&Publication> for PublishOutcome {
                     path: f.path.clone(),
                     size: f.size,
                     id: f.id.to_string(),
+                    subset: None,
                 })
                 .collect(),
             bytes: manifest.total_size(),
@@ -154,6 +156,13 @@ impl From<&FetchedFile> for FileReport {
             path: file.path.clone(),
             size: file.size,
             id: file.id.to_string(),
+            subset: file.subset.as_ref().map(|of| SubsetReport {
+                of: of.id.to_string(),
+                of_size: of.size,
+                tensors: of.tensors,
+                of_tensors: of.of_tensors,
+                verification: SUBSET_VERIFICATION.to_owned(),
+            }),
         }
     }
 }
@@ -197,6 +206,14 @@ impl From<&FetchOutcome> for FetchReport {
                 .collect(),
             stream_resets: outcome.stream_resets,
             retry_rounds: outcome.retry_rounds,
+            skipped: outcome
+                .skipped
+                .iter()
+                .map(|s| SkippedReport {
+                    path: s.path.clone(),
+                    reason: s.reason.as_str().to_owned(),
+                })
+                .collect(),
         }
     }
 }

@@ -9,7 +9,9 @@
 //! - [`convert`]: those bodies made from the node's typed results.
 //! - [`guard`]: the loopback, Host, Origin and token checks.
 //! - [`server`]: the axum routes.
+//! - [`bundle`]: the bodies of the bundle calls (export, import).
 
+pub mod bundle;
 pub mod convert;
 pub mod guard;
 pub mod server;

@@ -11,6 +11,8 @@
 //! | `POST /v1/resolve` | resolve `ALIAS/MODEL[@TAG]` to a checkpoint id |
 //! | `POST /v1/log` | the lineage of `ALIAS/MODEL[@TAG]` |
 //! | `POST /v1/fetch` | fetch an id into a directory; answers newline-delimited JSON [`FetchEvent`]s |
+//! | `POST /v1/export` | write an offline bundle of checkpoints |
+//! | `POST /v1/import` | import an offline bundle, then announce it |
 //!
 //! Every call but `GET /v1/info` needs the token; every call must come from a local
 //! program (see [`guard`](super::guard)).
@@ -33,6 +35,7 @@ use ostrom_protocol::Id;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+use super::bundle::{ExportBody, ExportReport, ImportBody, ImportReport};
 use super::guard;
 pub use super::guard::check_api_addr;
 use super::types::{
@@ -46,6 +49,7 @@ use crate::names::NameRef;
 use crate::node::{FetchUpdate, Node, NodeError};
 use crate::publish::PublishRequest;
 use crate::store::StoreError;
+use crate::subset::TensorSelection;
 
 #[derive(Clone)]
 struct ApiState {
@@ -73,7 +77,9 @@ impl From<NodeError> for ApiError {
             NodeError::Publish(_) | NodeError::Statement(_) | NodeError::UnknownCheckpoint(_) => {
                 StatusCode::BAD_REQUEST
             }
-            NodeError::Fetch(_) | NodeError::Name(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            NodeError::Fetch(_) | NodeError::Name(_) | NodeError::Bundle(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             NodeError::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -124,6 +130,8 @@ pub async fn serve(node: Node, addr: SocketAddr) -> Result<SocketAddr, NodeError
         .route("/v1/resolve", post(resolve))
         .route("/v1/retract", post(retract))
         .route("/v1/log", post(log))
+        .route("/v1/export", post(export))
+        .route("/v1/import", post(import))
         .route_layer(middleware::from_fn_with_state(token, guard::require_token))
         .route("/v1/info", get(info))
         .layer(middleware::from_fn_with_state(
@@ -221,13 +229,35 @@ async fn publish(
     )))
 }
 
+async fn export(
+    State(state): State<ApiState>,
+    Json(body): Json<ExportBody>,
+) -> ApiResult<ExportReport> {
+    let request = body.request().map_err(bad_request)?;
+    Ok(Json(ExportReport::from(&state.node.export(request).await?)))
+}
+
+async fn import(
+    State(state): State<ApiState>,
+    Json(body): Json<ImportBody>,
+) -> ApiResult<ImportReport> {
+    let (outcome, announced) = state.node.import((&body).into()).await?;
+    Ok(Json(ImportReport::new(&outcome, announced)))
+}
+
 /// Streams the fetch's [`FetchEvent`]s as newline-delimited JSON. A client that goes
 /// away drops the stream, which stops the fetch.
 async fn fetch(
     State(state): State<ApiState>,
     Json(body): Json<FetchBody>,
 ) -> Result<Response, ApiError> {
+    let tensors = if body.tensors.is_empty() {
+        None
+    } else {
+        Some(TensorSelection::new(&body.tensors, body.other_files).map_err(bad_request)?)
+    };
     let request = FetchRequest {
+        tensors,
         id: parse_id(&body.id)?,
         out: PathBuf::from(body.out),
         name_dir: body.name_dir,

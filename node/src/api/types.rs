@@ -140,6 +140,13 @@ pub struct FetchBody {
     /// Fetch a checkpoint even if its publisher retracted it.
     #[serde(default)]
     pub allow_retracted: bool,
+    /// Fetch only the tensors whose names match one of these globs, each safetensors file
+    /// written as a subset file (none: every file whole).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tensors: Vec<String>,
+    /// With `tensors`, also fetch the files that are not safetensors, whole.
+    #[serde(default)]
+    pub other_files: bool,
 }
 
 /// `POST /v1/retract` request.
@@ -237,6 +244,40 @@ pub struct FileReport {
     pub size: u64,
     /// Its id (BLAKE3 of the whole file).
     pub id: String,
+    /// For a subset file written by `fetch --tensors`, what it was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset: Option<SubsetReport>,
+}
+
+/// How every subset file is verified, as `fetch --json` says it.
+pub const SUBSET_VERIFICATION: &str = "every chunk verified against its id in the signed \
+    manifest, as it arrived and again once all were in; the header rebuilt from the \
+    original header, read from its verified chunks, after checking it against the \
+    manifest's tensors; the id is BLAKE3 of the file written";
+
+/// A subset file: a safetensors file holding some tensors of a manifest's file, with a
+/// header of its own, so its id is not the manifest's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubsetReport {
+    /// The manifest's file id.
+    pub of: String,
+    /// The manifest's file size.
+    pub of_size: u64,
+    /// Tensors the subset file holds.
+    pub tensors: usize,
+    /// Tensors the manifest's file holds.
+    pub of_tensors: usize,
+    /// How it was verified ([`SUBSET_VERIFICATION`]).
+    pub verification: String,
+}
+
+/// A file of the manifest that a subset fetch left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedReport {
+    /// Its path in the manifest.
+    pub path: String,
+    /// `no_matching_tensor` or `not_safetensors`.
+    pub reason: String,
 }
 
 /// How far a fetch has come.
@@ -301,6 +342,9 @@ pub struct FetchReport {
     /// Rounds of manifest requests beyond the first.
     #[serde(default)]
     pub retry_rounds: u32,
+    /// Files of the manifest a subset fetch (`--tensors`) left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedReport>,
 }
 
 /// One line of the `POST /v1/fetch` answer, which streams newline-delimited JSON:

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use ostrom_protocol::Id;
 
+use crate::bundle::BundleError;
 use crate::error_kind::ErrorKind;
 use crate::exchange::FetchError;
 use crate::home::HomeError;
@@ -62,6 +63,9 @@ pub enum NodeError {
     /// A blocking task died.
     #[error("internal task failed: {0}")]
     Task(String),
+    /// An export or import of a bundle failed.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
 }
 
 impl NodeError {
@@ -82,6 +86,7 @@ impl NodeError {
             Self::Api { .. } => ErrorKind::Api,
             Self::Cancelled => ErrorKind::Cancelled,
             Self::Task(_) => ErrorKind::Internal,
+            Self::Bundle(error) => error.kind(),
         }
     }
 }

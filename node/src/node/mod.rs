@@ -13,8 +13,10 @@
 //! - [`lookup`]: resolve names and follow a model's lineage.
 //! - [`fetching`]: fetches as tracked, cancellable tasks with progress.
 //! - [`peers`]: a fetch that needs the network on a node with no peers fails at once.
+//! - [`bundling`]: exporting and importing offline bundles.
 
 mod announce;
+pub mod bundling;
 pub mod error;
 pub mod fetching;
 pub mod lookup;

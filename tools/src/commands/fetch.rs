@@ -10,6 +10,7 @@ use ostrom_node::api::types::{
 };
 use ostrom_node::exchange::FetchRequest;
 use ostrom_node::names::NameRef;
+use ostrom_node::subset::TensorSelection;
 use ostrom_node::{ErrorKind, Home, Multiaddr, Node, NodeError, NodeOptions};
 use ostrom_protocol::Id;
 use tokio::sync::mpsc;
@@ -82,6 +83,15 @@ async fn fetch(home: &Home, args: FetchArgs) -> Result<()> {
         })?,
         None => home.config()?.fetch_timeout,
     };
+    // Checked here, before anything runs, whichever node fetches.
+    let selection = if args.tensors.is_empty() {
+        None
+    } else {
+        Some(
+            TensorSelection::new(&args.tensors, args.other_files)
+                .map_err(|e| Failure(ErrorBody::new(ErrorKind::BadRequest, e.to_string())))?,
+        )
+    };
     let mut view = ProgressView::new(args.json, std::io::stderr().is_terminal());
     view.start(&args.id);
     let (events_tx, mut events) = mpsc::unbounded_channel::<FetchEvent>();
@@ -110,6 +120,8 @@ async fn fetch(home: &Home, args: FetchArgs) -> Result<()> {
                 timeout_ms: timeout.as_millis() as u64,
                 allow_untrusted: args.allow_untrusted,
                 allow_retracted: args.allow_retracted,
+                tensors: args.tensors.clone(),
+                other_files: args.other_files,
             };
             tokio::spawn(async move {
                 if let Err(error) = client.post_lines("/v1/fetch", &body, &events_tx).await {
@@ -119,6 +131,7 @@ async fn fetch(home: &Home, args: FetchArgs) -> Result<()> {
         }
         None => {
             let job = InProcess {
+                tensors: selection,
                 bootstrap: super::parse_addrs(&args.bootstrap, "--bootstrap")?,
                 target,
                 out,
@@ -174,6 +187,22 @@ fn print_outcome(outcome: &FetchReport, json: bool) -> Result<()> {
     );
     for file in &outcome.files {
         println!("  {}  {}  {}", file.id, format::bytes(file.size), file.path);
+        if let Some(subset) = &file.subset {
+            println!(
+                "      subset: {} of {} tensors of file {} ({}); every chunk verified against the manifest",
+                subset.tensors,
+                subset.of_tensors,
+                subset.of,
+                format::bytes(subset.of_size)
+            );
+        }
+    }
+    for skipped in &outcome.skipped {
+        let why = match skipped.reason.as_str() {
+            "no_matching_tensor" => "no tensor matches",
+            _ => "not safetensors (add --other-files to fetch it)",
+        };
+        println!("  skipped {}: {why}", skipped.path);
     }
     println!(
         "{} in {:.2}s ({}); {} from {}, {} from the local store, {} already in place; every file verified",
@@ -190,6 +219,7 @@ fn print_outcome(outcome: &FetchReport, json: bool) -> Result<()> {
 
 /// A fetch for a temporary in-process node.
 struct InProcess {
+    tensors: Option<TensorSelection>,
     /// Joins through these as well as config.toml's bootstrap peers.
     bootstrap: Vec<Multiaddr>,
     target: Target,
@@ -240,6 +270,7 @@ async fn fetch_through(
         progress: None,
         allow_untrusted: job.allow_untrusted,
         allow_retracted: job.allow_retracted,
+        tensors: job.tensors,
     });
     while let Some(update) = running.next().await {
         // The receiver goes only when the command is ending anyway.

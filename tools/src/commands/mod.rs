@@ -1,5 +1,6 @@
 //! One module per subcommand; [`run`] dispatches.
 
+mod bundle;
 mod fetch;
 mod id;
 mod init;
@@ -60,6 +61,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Id(flag) => id::run(&home, flag.json).await,
                 Command::Publish(args) => publish::run(&home, args).await,
                 Command::Fetch(args) => fetch::run(&home, args).await,
+                Command::Export(args) => bundle::export(&home, args).await,
+                Command::Import(args) => bundle::import(&home, args).await,
                 Command::Log(args) => log::run(&home, args).await,
                 Command::Ls(flag) => inspect::list(&home, flag.json).await,
                 Command::Show(args) => inspect::show(&home, args).await,

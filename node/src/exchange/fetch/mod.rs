@@ -11,22 +11,28 @@
 //! - [`durable`]: batches of written chunks, synced and then recorded in the store.
 //! - [`manifest`]: finding holders and getting a manifest that verifies.
 //! - [`outcome`]: the request, progress reports, the outcome and the errors of a fetch.
+//! - [`subset_file`]: the files of a subset fetch (`--tensors`): finishing them, and
+//!   recognising one already in place.
 
 mod durable;
 mod manifest;
 mod outcome;
-mod output;
+pub(crate) mod output;
 mod plan;
 mod schedule;
+mod subset_file;
 mod transfer;
 
-pub use outcome::{FetchError, FetchKind, FetchOutcome, FetchProgress, FetchRequest, FetchedFile};
+pub use outcome::{
+    FetchError, FetchKind, FetchOutcome, FetchProgress, FetchRequest, FetchedFile, SkippedFile,
+    SubsetOf,
+};
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
-use ostrom_protocol::{Id, SignedManifest};
+use ostrom_protocol::{FileEntry, Id, SignedManifest};
 
 use super::session::SessionEvent;
 use crate::home::Home;
@@ -35,10 +41,11 @@ use crate::network::NetworkHandle;
 use crate::rate::RateLimit;
 use crate::statements;
 use crate::store::{HeldCheckpoint, Store};
+use crate::subset::{plan_file, FilePlan};
 use crate::trust::TrustStore;
 use ostrom_protocol::rotation::is_trusted;
 use ostrom_protocol::trust::format_public_key;
-use plan::Plan;
+use plan::{FileSpec, Plan};
 
 /// How the fetch engine behaves towards holders.
 #[derive(Clone)]
@@ -204,13 +211,13 @@ impl Fetcher {
     /// files with other bytes unless forced) before creating anything; then creates the
     /// output directory and the staging files and sorts their chunks; announces this node
     /// as a (partial) holder. Returns the output directory, whether the checkpoint was
-    /// complete here already, and the plan.
+    /// complete here already, the plan, and the files a subset fetch leaves out.
     async fn prepare(
         &self,
         request: &FetchRequest,
         signed: &SignedManifest,
         kind: FetchKind,
-    ) -> Result<(PathBuf, bool, Plan), FetchError> {
+    ) -> Result<(PathBuf, bool, Plan, Vec<SkippedFile>), FetchError> {
         let checkpoint = signed.id();
         self.store.put_manifest(signed)?;
         self.store.record_access(signed)?;
@@ -219,13 +226,14 @@ impl Fetcher {
         } else {
             request.out.clone()
         };
-        let files: Vec<_> = signed
+        let entries: Vec<_> = signed
             .manifest()
             .files
             .iter()
             .filter(|f| kind == FetchKind::Checkpoint || f.id == request.id)
             .cloned()
             .collect();
+        let (files, skipped) = choose_files(request, entries)?;
         let store = self.store.clone();
         let force = request.force;
         let (out, plan) = tokio::task::spawn_blocking(move || {
@@ -262,11 +270,13 @@ impl Fetcher {
                 }
             });
         }
-        Ok((out, already_complete, plan))
+        Ok((out, already_complete, plan, skipped))
     }
 
     /// Checks every written file against its id, renames it from its staging path to its
-    /// final path, records the files and the checkpoint as held, and announces them.
+    /// final path, records the files and the checkpoint as held, and announces them. A
+    /// subset fetch (`partial`) leaves the checkpoint recorded as held in part, and its
+    /// subset files are neither recorded nor announced: no manifest lists them.
     async fn finish(
         &self,
         signed: &SignedManifest,
@@ -274,16 +284,23 @@ impl Fetcher {
         out: &std::path::Path,
         already_complete: bool,
         plan: Plan,
+        partial: bool,
     ) -> Result<plan::Verified, FetchError> {
         let checkpoint = signed.id();
         let store = self.store.clone();
         let verified = tokio::task::spawn_blocking(move || plan::finish(&store, plan))
             .await
             .map_err(|e| FetchError::Task(e.to_string()))??;
-        for file in &verified.files {
-            self.store.put_file(&file.id, &checkpoint)?;
+        let whole: Vec<Id> = verified
+            .files
+            .iter()
+            .filter(|f| f.subset.is_none())
+            .map(|f| f.entry.id)
+            .collect();
+        for file in &whole {
+            self.store.put_file(file, &checkpoint)?;
         }
-        if kind == FetchKind::Checkpoint && !already_complete {
+        if kind == FetchKind::Checkpoint && !already_complete && !partial {
             self.store.put_held(
                 &checkpoint,
                 &HeldCheckpoint {
@@ -298,9 +315,9 @@ impl Fetcher {
         let mut announce: Vec<Id> = if matches!(signed.manifest().readers(), Ok(Some(_))) {
             Vec::new()
         } else {
-            verified.files.iter().map(|f| f.id).collect()
+            whole
         };
-        if kind == FetchKind::Checkpoint {
+        if kind == FetchKind::Checkpoint && !partial {
             announce.push(checkpoint);
         }
         if !self.settings.announce {
@@ -333,7 +350,9 @@ impl Fetcher {
         } else {
             FetchKind::File
         };
-        let (out, already_complete, mut plan) = self.prepare(&request, &signed, kind).await?;
+        let (out, already_complete, mut plan, skipped) =
+            self.prepare(&request, &signed, kind).await?;
+        let partial = !skipped.is_empty() || plan.files.iter().any(|f| f.subset.is_some());
         if !plan.needed.is_empty() {
             if sessions.is_empty() {
                 let holders = manifest::find_holders(&self.network, request.id, deadline).await?;
@@ -354,7 +373,7 @@ impl Fetcher {
             stream_resets += counts.stream_resets;
         }
         let verified = self
-            .finish(&signed, kind, &out, already_complete, plan)
+            .finish(&signed, kind, &out, already_complete, plan, partial)
             .await?;
         let manifest = signed.manifest();
         Ok(FetchOutcome {
@@ -367,16 +386,12 @@ impl Fetcher {
             publisher_alias,
             retracted,
             out,
-            files: verified
+            files: verified.files.iter().map(fetched_file).collect(),
+            bytes: verified
                 .files
                 .iter()
-                .map(|f| FetchedFile {
-                    path: f.path.clone(),
-                    size: f.size,
-                    id: f.id,
-                })
-                .collect(),
-            bytes: verified.files.iter().map(|f| f.size).sum(),
+                .map(|f| f.subset.as_ref().map_or(f.entry.size, |s| s.size))
+                .sum(),
             bytes_from_network: verified.bytes_from_network,
             bytes_from_store: verified.bytes_from_store,
             bytes_resumed: verified.bytes_resumed,
@@ -389,7 +404,78 @@ impl Fetcher {
             bytes_by_peer: verified.received_by_peer.into_iter().collect(),
             stream_resets,
             retry_rounds: located.retry_rounds,
+            skipped,
         })
+    }
+}
+
+/// The files a fetch writes, whole or as subsets, and those a subset fetch leaves out; a
+/// subset fetch that would write nothing fails before anything is created.
+fn choose_files(
+    request: &FetchRequest,
+    entries: Vec<FileEntry>,
+) -> Result<(Vec<FileSpec>, Vec<SkippedFile>), FetchError> {
+    let Some(selection) = &request.tensors else {
+        let files = entries
+            .into_iter()
+            .map(|entry| FileSpec {
+                entry,
+                subset: None,
+            })
+            .collect();
+        return Ok((files, Vec::new()));
+    };
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    for entry in entries {
+        match plan_file(&entry, selection) {
+            FilePlan::Whole => files.push(FileSpec {
+                entry,
+                subset: None,
+            }),
+            FilePlan::Subset(layout) => files.push(FileSpec {
+                entry,
+                subset: Some(layout),
+            }),
+            FilePlan::Skip(reason) => skipped.push(SkippedFile {
+                path: entry.path,
+                reason,
+            }),
+        }
+    }
+    let takes_tensors = files
+        .iter()
+        .any(|f| f.subset.is_some() || !f.entry.tensors.is_empty());
+    if !takes_tensors {
+        return Err(FetchError::NoMatchingTensors {
+            id: request.id,
+            patterns: selection.patterns().to_vec(),
+        });
+    }
+    Ok((files, skipped))
+}
+
+/// A verified file as the outcome reports it.
+fn fetched_file(file: &plan::FinishedFile) -> FetchedFile {
+    let entry = &file.entry;
+    match &file.subset {
+        None => FetchedFile {
+            path: entry.path.clone(),
+            size: entry.size,
+            id: entry.id,
+            subset: None,
+        },
+        Some(written) => FetchedFile {
+            path: entry.path.clone(),
+            size: written.size,
+            id: written.id,
+            subset: Some(SubsetOf {
+                id: entry.id,
+                size: entry.size,
+                tensors: written.tensors,
+                of_tensors: entry.tensors.len(),
+            }),
+        },
     }
 }
 

@@ -12,6 +12,7 @@ use ostrom_protocol::Id;
 use crate::error_kind::ErrorKind;
 use crate::network::NetworkError;
 use crate::store::StoreError;
+use crate::subset::{SkipReason, SubsetError, TensorSelection};
 use crate::trust::TrustError;
 
 /// What to fetch and where to put it.
@@ -37,6 +38,10 @@ pub struct FetchRequest {
     pub allow_untrusted: bool,
     /// Fetch a checkpoint even if its publisher retracted it.
     pub allow_retracted: bool,
+    /// Fetch only these tensors of the safetensors files (`--tensors`): each such file is
+    /// written as a safetensors file holding only the matching tensors; `None` fetches
+    /// every file whole.
+    pub tensors: Option<TensorSelection>,
 }
 
 /// How far a fetch has come.
@@ -83,8 +88,35 @@ pub struct FetchedFile {
     pub path: String,
     /// Its size.
     pub size: u64,
-    /// Its id (BLAKE3 of the whole file), checked after writing.
+    /// Its id (BLAKE3 of the whole file), checked after writing. For a subset file, the
+    /// id of the file written, which no manifest lists.
     pub id: Id,
+    /// For a subset file, the manifest's file it holds tensors of.
+    pub subset: Option<SubsetOf>,
+}
+
+/// What a subset file was made from. Every chunk it holds was verified against its id in
+/// the signed manifest (as it arrived and again once all were in), and its header was
+/// built from the original header, read from chunks verified the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubsetOf {
+    /// The manifest's file id.
+    pub id: Id,
+    /// The manifest's file size.
+    pub size: u64,
+    /// Tensors the subset holds.
+    pub tensors: usize,
+    /// Tensors the manifest's file holds.
+    pub of_tensors: usize,
+}
+
+/// A file of the manifest a subset fetch left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedFile {
+    /// Its path in the manifest.
+    pub path: String,
+    /// Why.
+    pub reason: SkipReason,
 }
 
 /// What a completed fetch did.
@@ -130,6 +162,8 @@ pub struct FetchOutcome {
     pub stream_resets: u32,
     /// Rounds of manifest requests beyond the first, after transient failures.
     pub retry_rounds: u32,
+    /// Files a subset fetch left out (none when every file was fetched).
+    pub skipped: Vec<SkippedFile>,
 }
 
 /// Why a fetch failed.
@@ -220,6 +254,17 @@ pub enum FetchError {
     /// A blocking task died.
     #[error("internal task failed: {0}")]
     Task(String),
+    /// A subset fetch whose patterns match no tensor of the checkpoint (or file).
+    #[error("no tensor of {id} matches --tensors {}; nothing was written (patterns are globs over whole tensor names, e.g. 'model.layers.0.*')", patterns.join(" "))]
+    NoMatchingTensors {
+        /// The id.
+        id: Id,
+        /// The patterns.
+        patterns: Vec<String>,
+    },
+    /// A safetensors file's verified header disagrees with its manifest.
+    #[error(transparent)]
+    Subset(#[from] SubsetError),
     /// The node has no peers to ask: no bootstrap peer is configured, or none answered.
     #[error("this node has no peers (none connected within {:.1}s), so it cannot look for holders of {id}: no bootstrap peer is configured, or none is reachable; give one with `--bootstrap MULTIADDR` (a node's address as `ostrom id` prints it) or list them in config.toml as `bootstrap = [\"MULTIADDR\"]`", waited.as_secs_f64())]
     NoPeers {
@@ -250,6 +295,8 @@ impl FetchError {
             Self::Manifest(_) => ErrorKind::DamagedManifest,
             Self::Task(_) => ErrorKind::Internal,
             Self::NoPeers { .. } => ErrorKind::NoPeers,
+            Self::NoMatchingTensors { .. } => ErrorKind::NoMatchingTensors,
+            Self::Subset(_) => ErrorKind::FileMismatch,
         }
     }
 }

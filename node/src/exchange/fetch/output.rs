@@ -18,11 +18,11 @@ use ostrom_protocol::{FileEntry, Id};
 use super::FetchError;
 
 /// The directory under the output directory that holds unfinished files.
-pub(super) const STAGING_DIR: &str = ".ostrom-partial";
+pub(crate) const STAGING_DIR: &str = ".ostrom-partial";
 
 /// What was at a file's final path before the fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Existing {
+pub(crate) enum Existing {
     /// Nothing.
     Absent,
     /// A file with exactly the manifest's bytes; for each chunk, whether its bytes hash to
@@ -33,7 +33,7 @@ pub(super) enum Existing {
 }
 
 /// A `cannot write PATH: WHY` error.
-pub(super) fn refusal(path: &Path, kind: io::ErrorKind, why: String) -> FetchError {
+pub(crate) fn refusal(path: &Path, kind: io::ErrorKind, why: String) -> FetchError {
     FetchError::Io {
         path: path.display().to_string(),
         source: io::Error::new(kind, why),
@@ -61,17 +61,17 @@ fn link_refusal(file: &Path, link: &Path) -> FetchError {
 
 /// Where `entry` ends up under `out`. Manifest paths were validated (§5.3 P1–P4):
 /// relative, no `.` or `..`, so this stays under `out`.
-pub(super) fn final_path(out: &Path, entry: &FileEntry) -> PathBuf {
+pub(crate) fn final_path(out: &Path, entry: &FileEntry) -> PathBuf {
     out.join(&entry.path)
 }
 
 /// Where `entry` is written until it verified.
-pub(super) fn staging_path(out: &Path, entry: &FileEntry) -> PathBuf {
+pub(crate) fn staging_path(out: &Path, entry: &FileEntry) -> PathBuf {
     out.join(STAGING_DIR).join(&entry.path)
 }
 
 /// Refuses a manifest path inside the staging directory, which fetch keeps for itself.
-pub(super) fn check_not_reserved(out: &Path, entry: &FileEntry) -> Result<(), FetchError> {
+pub(crate) fn check_not_reserved(out: &Path, entry: &FileEntry) -> Result<(), FetchError> {
     if entry.path.split('/').next() == Some(STAGING_DIR) {
         return Err(refusal(
             &final_path(out, entry),
@@ -85,7 +85,7 @@ pub(super) fn check_not_reserved(out: &Path, entry: &FileEntry) -> Result<(), Fe
 /// Checks (and with `create`, makes) every directory between `out` and `file`: each must
 /// be a real directory, never a symbolic link. Without `create`, a missing one ends the
 /// check (nothing below it exists either).
-pub(super) fn directories(out: &Path, file: &Path, create: bool) -> Result<(), FetchError> {
+pub(crate) fn directories(out: &Path, file: &Path, create: bool) -> Result<(), FetchError> {
     let Ok(relative) = file.strip_prefix(out) else {
         return Err(refusal(
             file,
@@ -146,7 +146,7 @@ pub(super) fn directories(out: &Path, file: &Path, create: bool) -> Result<(), F
 }
 
 /// Opens `path` without following a link there; `write` creates it if missing.
-pub(super) fn open(path: &Path, write: bool) -> Result<File, FetchError> {
+pub(crate) fn open(path: &Path, write: bool) -> Result<File, FetchError> {
     let mut options = OpenOptions::new();
     options.read(true).custom_flags(libc::O_NOFOLLOW);
     if write {
@@ -163,7 +163,25 @@ pub(super) fn open(path: &Path, write: bool) -> Result<File, FetchError> {
 
 /// Looks at what is at `entry`'s final path under `out`, writing nothing. A link on the
 /// way or there is refused; a file with other bytes is refused unless `force`.
-pub(super) fn inspect(out: &Path, entry: &FileEntry, force: bool) -> Result<Existing, FetchError> {
+pub(crate) fn inspect(out: &Path, entry: &FileEntry, force: bool) -> Result<Existing, FetchError> {
+    inspect_with(out, entry, force, |path, len| {
+        if len == entry.size {
+            matching_chunks(path, entry)
+        } else {
+            Ok(None)
+        }
+    })
+}
+
+/// [`inspect`] for a file whose expected bytes `same` decides: given the path of a plain
+/// file and its length, `None` when it is not the file the fetch would write, otherwise
+/// whether each chunk the fetch keeps there hashes to its id.
+pub(crate) fn inspect_with(
+    out: &Path,
+    entry: &FileEntry,
+    force: bool,
+    same: impl FnOnce(&Path, u64) -> Result<Option<Vec<bool>>, FetchError>,
+) -> Result<Existing, FetchError> {
     check_not_reserved(out, entry)?;
     let path = final_path(out, entry);
     directories(out, &path, false)?;
@@ -184,10 +202,8 @@ pub(super) fn inspect(out: &Path, entry: &FileEntry, force: bool) -> Result<Exis
             "something that is not a plain file is in the way".to_owned(),
         ));
     }
-    if meta.len() == entry.size {
-        if let Some(chunks_ok) = matching_chunks(&path, entry)? {
-            return Ok(Existing::Same { chunks_ok });
-        }
+    if let Some(chunks_ok) = same(&path, meta.len())? {
+        return Ok(Existing::Same { chunks_ok });
     }
     if force {
         return Ok(Existing::Replaced);
@@ -230,7 +246,7 @@ fn matching_chunks(path: &Path, entry: &FileEntry) -> Result<Option<Vec<bool>>, 
 
 /// Moves a verified file from its staging path to its final path, which must not have
 /// become a link, or a file this fetch may not replace, meanwhile; syncs the directory.
-pub(super) fn publish(
+pub(crate) fn publish(
     out: &Path,
     entry: &FileEntry,
     may_replace: bool,
@@ -262,7 +278,7 @@ pub(super) fn publish(
 
 /// Removes the staging directories that are empty now, deepest first; leaves anything
 /// that still holds a file.
-pub(super) fn tidy(out: &Path, entries: &[&FileEntry]) {
+pub(crate) fn tidy(out: &Path, entries: &[&FileEntry]) {
     let root = out.join(STAGING_DIR);
     let mut dirs: Vec<PathBuf> = Vec::new();
     for entry in entries {

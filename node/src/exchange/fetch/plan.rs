@@ -6,6 +6,10 @@
 //! Chunk locations recorded in the store point at the staging path until the file is
 //! renamed, and at the final path after, so an interrupted fetch resumes from its staging
 //! files and a finished one serves from the files where they now lie.
+//!
+//! A file of a subset fetch ([`crate::subset`]) is planned the same way, with its own
+//! placement of chunks (the original header chunks, then the selected tensors' chunks) and
+//! finished by [`super::subset_file`].
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -19,8 +23,9 @@ use ostrom_protocol::{FileEntry, Id};
 
 use super::durable::Pending;
 use super::output::{self, Existing};
-use super::FetchError;
+use super::{subset_file, FetchError};
 use crate::store::{read_chunk, ChunkLocation, Store};
+use crate::subset::SubsetLayout;
 
 /// Where one copy of a chunk goes.
 #[derive(Debug, Clone, Copy)]
@@ -29,9 +34,61 @@ pub(super) struct Target {
     pub offset: u64,
 }
 
+/// A file a fetch writes: a file of the manifest, whole or (with a layout) as a subset of
+/// its tensors.
+#[derive(Debug, Clone)]
+pub(super) struct FileSpec {
+    pub entry: FileEntry,
+    pub subset: Option<SubsetLayout>,
+}
+
+impl FileSpec {
+    /// The size of the file written.
+    pub(super) fn size(&self) -> u64 {
+        self.subset.as_ref().map_or(self.entry.size, |l| l.size)
+    }
+
+    /// Where each chunk written goes, as (offset, chunk id, length), in file order.
+    pub(super) fn placements(&self) -> Vec<(u64, Id, u32)> {
+        match &self.subset {
+            None => self
+                .entry
+                .chunk_offsets()
+                .map(|(offset, c)| (offset, c.id, c.len))
+                .collect(),
+            Some(layout) => layout
+                .placements(&self.entry)
+                .into_iter()
+                .map(|p| {
+                    let chunk = &self.entry.chunks[p.chunk];
+                    (p.offset, chunk.id, chunk.len)
+                })
+                .collect(),
+        }
+    }
+
+    /// The placements of the chunks that stay in the final file: all of a whole file's, a
+    /// subset's tensor chunks (its header chunks are replaced by the new header).
+    pub(super) fn kept_placements(&self) -> Vec<(u64, Id, u32)> {
+        match &self.subset {
+            None => self.placements(),
+            Some(layout) => layout
+                .tensor_placements(&self.entry)
+                .into_iter()
+                .map(|p| {
+                    let chunk = &self.entry.chunks[p.chunk];
+                    (p.offset, chunk.id, chunk.len)
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A file of the fetch.
 pub(super) struct OutputFile {
     pub entry: FileEntry,
+    /// For a subset file, where its chunks go.
+    pub subset: Option<SubsetLayout>,
     /// Its final path.
     pub path: PathBuf,
     /// Where it is written until it verified (its final path when it was already there).
@@ -61,9 +118,28 @@ pub(super) struct Plan {
     pub received_by_peer: HashMap<PeerId, u64>,
 }
 
+/// A subset file [`finish`] wrote and verified.
+#[derive(Debug, Clone)]
+pub(super) struct WrittenSubset {
+    /// BLAKE3 of the file written.
+    pub id: Id,
+    /// Its size.
+    pub size: u64,
+    /// How many tensors it holds.
+    pub tensors: usize,
+}
+
+/// A file [`finish`] verified.
+pub(super) struct FinishedFile {
+    /// The manifest's file.
+    pub entry: FileEntry,
+    /// When only some of its tensors were fetched, the subset file written.
+    pub subset: Option<WrittenSubset>,
+}
+
 /// What [`finish`] verified.
 pub(super) struct Verified {
-    pub files: Vec<FileEntry>,
+    pub files: Vec<FinishedFile>,
     pub bytes_from_network: u64,
     pub bytes_from_store: u64,
     pub bytes_resumed: u64,
@@ -78,14 +154,14 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError + '_ {
     }
 }
 
-/// Creates (or opens again) the staging file of `entry` under `out`, at its full size.
-fn open_staging(out: &Path, entry: &FileEntry) -> Result<(String, File), FetchError> {
+/// Creates (or opens again) the staging file of `entry` under `out`, at `size`.
+fn open_staging(out: &Path, entry: &FileEntry, size: u64) -> Result<(String, File), FetchError> {
     let path = output::staging_path(out, entry);
     output::directories(out, &path, true)?;
     let file = output::open(&path, true)?;
     let len = file.metadata().map_err(io_error(&path))?.len();
-    if len != entry.size {
-        file.set_len(entry.size).map_err(io_error(&path))?;
+    if len != size {
+        file.set_len(size).map_err(io_error(&path))?;
     }
     Ok((path.display().to_string(), file))
 }
@@ -95,19 +171,36 @@ fn open_staging(out: &Path, entry: &FileEntry) -> Result<(String, File), FetchEr
 /// unless `force`.
 pub(super) fn inspect(
     out: &Path,
-    files: &[FileEntry],
+    files: &[FileSpec],
     force: bool,
 ) -> Result<Vec<Existing>, FetchError> {
     files
         .iter()
-        .map(|entry| output::inspect(out, entry, force))
+        .map(|spec| match &spec.subset {
+            None => output::inspect(out, &spec.entry, force),
+            Some(layout) => subset_file::inspect(out, &spec.entry, layout, force),
+        })
         .collect()
+}
+
+impl OutputFile {
+    fn spec(&self) -> FileSpec {
+        FileSpec {
+            entry: self.entry.clone(),
+            subset: self.subset.clone(),
+        }
+    }
+
+    /// The size of the file written.
+    pub(super) fn size(&self) -> u64 {
+        self.subset.as_ref().map_or(self.entry.size, |l| l.size)
+    }
 }
 
 impl Plan {
     /// Bytes of all the files being written.
     pub(super) fn bytes_total(&self) -> u64 {
-        self.files.iter().map(|f| f.entry.size).sum()
+        self.files.iter().map(OutputFile::size).sum()
     }
 
     /// Bytes in place so far, from any source.
@@ -150,7 +243,7 @@ impl Plan {
 pub(super) fn prepare(
     store: &Store,
     out: &Path,
-    files: Vec<FileEntry>,
+    files: Vec<FileSpec>,
     existing: Vec<Existing>,
 ) -> Result<Plan, FetchError> {
     let mut plan = Plan {
@@ -167,36 +260,37 @@ pub(super) fn prepare(
         received_by_peer: HashMap::new(),
     };
     let mut in_place = Vec::new();
-    for (entry, existing) in files.into_iter().zip(existing) {
-        let path = output::final_path(out, &entry);
+    for (spec, existing) in files.into_iter().zip(existing) {
+        let path = output::final_path(out, &spec.entry);
         let (staging, handle) = match &existing {
             Existing::Same { chunks_ok } => {
                 in_place.extend(
-                    entry
-                        .chunk_offsets()
+                    spec.kept_placements()
+                        .into_iter()
                         .zip(chunks_ok)
                         .filter(|(_, ok)| **ok)
-                        .map(|((offset, chunk), _)| {
+                        .map(|((offset, id, len), _)| {
                             (
-                                chunk.id,
+                                id,
                                 ChunkLocation {
                                     path: path.display().to_string(),
                                     offset,
-                                    len: chunk.len,
+                                    len,
                                 },
                             )
                         }),
                 );
-                plan.bytes_resumed += entry.size;
+                plan.bytes_resumed += spec.size();
                 (path.display().to_string(), None)
             }
             Existing::Absent | Existing::Replaced => {
-                let (staging, file) = open_staging(out, &entry)?;
+                let (staging, file) = open_staging(out, &spec.entry, spec.size())?;
                 (staging, Some(Arc::new(file)))
             }
         };
         plan.files.push(OutputFile {
-            entry,
+            entry: spec.entry,
+            subset: spec.subset,
             path,
             staging,
             handle,
@@ -209,17 +303,28 @@ pub(super) fn prepare(
         if plan.files[index].handle.is_none() {
             continue;
         }
-        let chunks: Vec<(u64, Id, u32)> = plan.files[index]
-            .entry
-            .chunk_offsets()
-            .map(|(offset, c)| (offset, c.id, c.len))
-            .collect();
+        let chunks = plan.files[index].spec().placements();
+        let placed: HashSet<(Id, u64)> = chunks.iter().map(|(o, id, _)| (*id, *o)).collect();
         for (offset, id, len) in chunks {
             let target = Target {
                 file: index,
                 offset,
             };
             if let Some(location) = store.chunk_location(&id)? {
+                let staging = &plan.files[index].staging;
+                if location.path == *staging && !placed.contains(&(id, location.offset)) {
+                    // Left in this staging file by a fetch that laid it out otherwise (a
+                    // subset of other tensors, or the whole file): the bytes about to be
+                    // written here may overlap it, so it is not copied from there.
+                    store.remove_chunk_location(&id)?;
+                    let targets = plan.targets.entry(id).or_default();
+                    if targets.is_empty() {
+                        plan.needed.push(id);
+                        plan.lengths.insert(id, len);
+                    }
+                    targets.push(target);
+                    continue;
+                }
                 match read_chunk(&id, &location) {
                     // Left by an earlier, interrupted fetch into the same staging file,
                     // and still intact (it may have been deleted or edited since).
@@ -262,13 +367,21 @@ fn hash_file(path: &Path) -> Result<Id, FetchError> {
     Ok(hasher.finalize().into())
 }
 
-/// Records the last chunks, checks every whole staging file against its id, then renames
-/// each to its final path and records its chunks there. A file that does not match has
-/// its chunk records removed, and nothing is renamed.
+/// Records the last chunks, checks every whole staging file against its id (and every
+/// subset file chunk by chunk, writing its new header), then renames each to its final
+/// path and records its chunks there. A file that does not match has its chunk records
+/// removed, and nothing is renamed.
 pub(super) fn finish(store: &Store, mut plan: Plan) -> Result<Verified, FetchError> {
     plan.pending.take().commit(store)?;
-    let written: Vec<&OutputFile> = plan.files.iter().filter(|f| f.handle.is_some()).collect();
-    for file in &written {
+    let mut subsets: HashMap<usize, WrittenSubset> = HashMap::new();
+    for (index, file) in plan.files.iter().enumerate() {
+        if file.handle.is_none() {
+            continue;
+        }
+        if let Some(layout) = &file.subset {
+            subsets.insert(index, subset_file::finalize(store, file, layout)?);
+            continue;
+        }
         if hash_file(Path::new(&file.staging))? != file.entry.id {
             for chunk in &file.entry.chunks {
                 if matches!(store.chunk_location(&chunk.id)?, Some(l) if l.path == file.staging) {
@@ -282,20 +395,21 @@ pub(super) fn finish(store: &Store, mut plan: Plan) -> Result<Verified, FetchErr
             });
         }
     }
-    for file in &written {
+    for file in plan.files.iter().filter(|f| f.handle.is_some()) {
         let path = output::publish(&plan.out, &file.entry, file.existing == Existing::Replaced)?;
-        // Every chunk of the file verified, where it came from and as a whole, so each
-        // now lies at its offset of the final path.
+        // Every chunk of the file verified, where it came from and (for a whole file) as
+        // a whole, so each now lies at its offset of the final path.
         let moved: Vec<(Id, ChunkLocation)> = file
-            .entry
-            .chunk_offsets()
-            .map(|(offset, chunk)| {
+            .spec()
+            .kept_placements()
+            .into_iter()
+            .map(|(offset, id, len)| {
                 (
-                    chunk.id,
+                    id,
                     ChunkLocation {
                         path: path.display().to_string(),
                         offset,
-                        len: chunk.len,
+                        len,
                     },
                 )
             })
@@ -307,8 +421,29 @@ pub(super) fn finish(store: &Store, mut plan: Plan) -> Result<Verified, FetchErr
         &plan.out,
         &plan.files.iter().map(|f| &f.entry).collect::<Vec<_>>(),
     );
+    let files = plan
+        .files
+        .into_iter()
+        .enumerate()
+        .map(|(index, file)| {
+            let subset = match (&file.subset, subsets.remove(&index)) {
+                (_, Some(written)) => Some(written),
+                // A subset file that was already in place.
+                (Some(layout), None) => Some(WrittenSubset {
+                    id: hash_file(Path::new(&file.staging))?,
+                    size: layout.size,
+                    tensors: layout.tensors.len(),
+                }),
+                (None, None) => None,
+            };
+            Ok(FinishedFile {
+                entry: file.entry,
+                subset,
+            })
+        })
+        .collect::<Result<Vec<_>, FetchError>>()?;
     Ok(Verified {
-        files: plan.files.into_iter().map(|f| f.entry).collect(),
+        files,
         bytes_from_network: plan.bytes_from_network,
         bytes_from_store: plan.bytes_from_store,
         bytes_resumed: plan.bytes_resumed,
