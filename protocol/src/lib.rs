@@ -28,6 +28,8 @@
 //!   parse, then the manifest's limits.
 //! - [`path`]: safe relative paths inside a manifest.
 //! - [`limits`]: every size limit in one place.
+//! - [`fuzz_checks`]: what the fuzz targets check of each decoder, shared with the tests
+//!   that replay their corpora.
 //!
 //! # Layout
 //!
@@ -41,6 +43,7 @@ pub mod chunking;
 pub mod dht;
 pub mod envelope;
 pub mod frame;
+pub mod fuzz_checks;
 pub mod id;
 pub mod limits;
 pub mod manifest;
