@@ -22,11 +22,14 @@
 //!   revocations.
 //! - [`trust`]: the text form of publisher keys and the checks a key must pass.
 //! - [`wire`]: the exchange protocol's messages and their framing limits.
+//! - [`frame`]: cutting a byte stream into frames within a limit, without doing the I/O.
 //! - [`dht`]: the DHT protocol name and record keys.
 //! - [`safetensors_header`]: whether a safetensors file can be published: the library's
 //!   parse, then the manifest's limits.
 //! - [`path`]: safe relative paths inside a manifest.
 //! - [`limits`]: every size limit in one place.
+//! - [`fuzz_checks`]: what the fuzz targets check of each decoder, shared with the tests
+//!   that replay their corpora.
 //!
 //! # Layout
 //!
@@ -39,6 +42,8 @@ pub mod chain;
 pub mod chunking;
 pub mod dht;
 pub mod envelope;
+pub mod frame;
+pub mod fuzz_checks;
 pub mod id;
 pub mod limits;
 pub mod manifest;

@@ -97,7 +97,9 @@ pub fn accept(head: &[u8], size: u64) -> Result<Header, Refusal> {
     let metadata: safetensors::tensor::Metadata =
         serde_json::from_str(json).map_err(|e| malformed(format!("header: {e}")))?;
     let data_len = metadata.data_len() as u64;
-    if data_start + data_len != size {
+    // The library checks each tensor's offsets against its size, not how far they reach:
+    // the last may end so far that the data region's end is past u64.
+    if data_start.checked_add(data_len) != Some(size) {
         return Err(malformed(format!(
             "the tensors cover {data_len} bytes after the header but the file has {} there",
             size - data_start
@@ -177,5 +179,24 @@ mod tests {
         assert!(shown.ends_with("…\""), "{shown}");
         assert_eq!(shown.chars().filter(|&c| c == 'é').count(), NAME_SHOWN / 2);
         assert_eq!(shown_name("a\nb"), "\"a\\nb\"");
+    }
+    #[test]
+    fn tensors_reaching_past_u64_are_malformed() {
+        // Eight tensors of 2^61 - 1 bytes each, their offsets consistent with their sizes,
+        // end 8 bytes short of 2^64: the data region would end past u64.
+        let size = (1u64 << 61) - 1;
+        let tensors: Vec<String> = (0..8)
+            .map(|i| {
+                let (begin, end) = (i * size, (i + 1) * size);
+                format!(
+                    r#""t{i}":{{"dtype":"U8","shape":[{size}],"data_offsets":[{begin},{end}]}}"#
+                )
+            })
+            .collect();
+        let json = format!("{{{}}}", tensors.join(","));
+        let mut file = (json.len() as u64).to_le_bytes().to_vec();
+        file.extend_from_slice(json.as_bytes());
+        let refusal = accept(&file, file.len() as u64).expect_err("refused");
+        assert!(matches!(refusal, Refusal::Malformed(_)), "{refusal}");
     }
 }

@@ -5,7 +5,8 @@
 //! server reads requester frames of at most [`MAX_REQUEST_FRAME`]; a requester reads
 //! frames of at most [`MAX_REPLY_FRAME`] (a block), or [`MAX_MANIFEST_FRAME`] while one of
 //! its `WantManifest` requests is unanswered. Reading reserves memory as bytes arrive, a
-//! bounded step at a time, never the declared length up front. A frame must arrive whole
+//! bounded step at a time, never the declared length up front (the protocol crate's
+//! [`FrameDecoder`] cuts the frames; this module does the reading and the deadlines). A frame must arrive whole
 //! within the frame timeout of its first byte, plus one second for every
 //! [`MIN_FRAME_RATE`] bytes it declares; a server waits at most the idle timeout for the
 //! next request before it closes the stream (both [`Timeouts`]). Both deadlines are fixed when the
@@ -16,9 +17,10 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::Bytes;
 use futures::SinkExt;
 use libp2p::Stream;
+use ostrom_protocol::frame::{FrameDecoder, Progress, Space};
 use ostrom_protocol::limits::{
     MAX_FRAME_SIZE, MAX_MANIFEST_FRAME, MAX_REPLY_FRAME, MAX_REQUEST_FRAME,
 };
@@ -187,7 +189,7 @@ impl MessageReader {
             Ok(frame) => frame,
             Err(error) => return Some(Err(error.into())),
         };
-        let message = Message::decode_shared(frame.freeze());
+        let message = Message::decode_shared(frame);
         if let (Ok(message), Some(asks)) = (&message, &self.asks) {
             if let Ok(mut asks) = asks.lock() {
                 match message {
@@ -209,22 +211,17 @@ impl MessageReader {
     /// Bytes reserved for the frame being read (for tests of the reservation bound).
     #[cfg(test)]
     fn reserved(&self) -> usize {
-        self.frames.payload.capacity()
+        self.frames.decoder.reserved()
     }
 }
 
-/// Reads length-prefixed frames, keeping a partly read frame between calls so that a
-/// cancelled read loses nothing.
+/// Reads length-prefixed frames through a [`FrameDecoder`], which keeps a partly read frame
+/// between calls so that a cancelled read loses nothing; this adds the deadlines.
 struct FrameReader {
     io: Reader,
-    step: usize,
+    decoder: FrameDecoder,
     frame_timeout: Duration,
     idle: Option<Duration>,
-    header: [u8; 4],
-    header_len: usize,
-    /// The payload length, once the header is read and the length accepted.
-    len: Option<usize>,
-    payload: BytesMut,
     deadline: Instant,
 }
 
@@ -240,20 +237,16 @@ impl FrameReader {
     fn new(io: Reader, step: usize, frame_timeout: Duration, idle: Option<Duration>) -> Self {
         Self {
             io,
-            step,
+            decoder: FrameDecoder::new(step),
             frame_timeout,
             idle,
-            header: [0; 4],
-            header_len: 0,
-            len: None,
-            payload: BytesMut::new(),
             deadline: Instant::now(),
         }
     }
 
     /// The next frame's payload, at most `limit()` bytes (asked once the length is read);
     /// `None` when the stream ended between frames.
-    async fn next(&mut self, limit: impl Fn() -> usize) -> Option<io::Result<BytesMut>> {
+    async fn next(&mut self, limit: impl Fn() -> usize) -> Option<io::Result<Bytes>> {
         match self.read_frame(limit).await {
             Ok(Some(frame)) => Some(Ok(frame)),
             Ok(None) => None,
@@ -261,65 +254,58 @@ impl FrameReader {
         }
     }
 
-    async fn read_frame(&mut self, limit: impl Fn() -> usize) -> io::Result<Option<BytesMut>> {
-        if self.header_len == 0 {
-            let first = self.io.read(&mut self.header);
-            let read = match self.idle {
-                Some(idle) => tokio::time::timeout(idle, first)
-                    .await
-                    .map_err(|_| timed_out("no request within the idle timeout"))??,
-                None => first.await?,
+    async fn read_frame(&mut self, limit: impl Fn() -> usize) -> io::Result<Option<Bytes>> {
+        loop {
+            if let Some(frame) = self.decoder.take_frame() {
+                return Ok(Some(frame));
+            }
+            let first = self.decoder.between_frames();
+            let late = |_| timed_out("frame did not arrive in time");
+            let read = match self.decoder.space() {
+                Space::Header(header) if first => {
+                    let reading = self.io.read(header);
+                    let read = match self.idle {
+                        Some(idle) => tokio::time::timeout(idle, reading)
+                            .await
+                            .map_err(|_| timed_out("no request within the idle timeout"))??,
+                        None => reading.await?,
+                    };
+                    if read == 0 {
+                        return Ok(None);
+                    }
+                    self.deadline = Instant::now() + self.frame_timeout;
+                    read
+                }
+                Space::Header(header) => {
+                    tokio::time::timeout_at(self.deadline, self.io.read(header))
+                        .await
+                        .map_err(late)??
+                }
+                Space::Payload { buffer, room } => {
+                    let mut bounded = (&mut self.io).take(room as u64);
+                    tokio::time::timeout_at(self.deadline, bounded.read_buf(buffer))
+                        .await
+                        .map_err(late)??
+                }
             };
             if read == 0 {
-                return Ok(None);
-            }
-            self.header_len = read;
-            self.deadline = Instant::now() + self.frame_timeout;
-        }
-        while self.header_len < 4 {
-            let rest = &mut self.header[self.header_len..];
-            let read = tokio::time::timeout_at(self.deadline, self.io.read(rest))
-                .await
-                .map_err(|_| timed_out("frame did not arrive in time"))??;
-            if read == 0 {
                 return Err(ended());
             }
-            self.header_len += read;
+            self.filled(read, &limit)?;
         }
-        let len = match self.len {
-            Some(len) => len,
-            None => {
-                let len = u32::from_be_bytes(self.header) as usize;
-                let limit = limit();
-                if len > limit {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("frame of {len} bytes is over the limit of {limit}"),
-                    ));
-                }
-                self.deadline += Duration::from_millis(len as u64 * 1000 / MIN_FRAME_RATE);
-                self.payload = BytesMut::with_capacity(len.min(self.step));
-                self.len = Some(len);
-                len
-            }
-        };
-        while self.payload.len() < len {
-            let missing = len - self.payload.len();
-            if self.payload.capacity() == self.payload.len() {
-                self.payload.reserve(missing.min(self.step));
-            }
-            let room = (self.payload.capacity() - self.payload.len()).min(missing);
-            let mut bounded = (&mut self.io).take(room as u64);
-            let read = tokio::time::timeout_at(self.deadline, bounded.read_buf(&mut self.payload))
-                .await
-                .map_err(|_| timed_out("frame did not arrive in time"))??;
-            if read == 0 {
-                return Err(ended());
-            }
+    }
+
+    /// Notes `read` bytes with the decoder; a length just accepted extends the deadline by
+    /// the time its payload may take at [`MIN_FRAME_RATE`].
+    fn filled(&mut self, read: usize, limit: &impl Fn() -> usize) -> io::Result<()> {
+        let progress = self
+            .decoder
+            .filled(read, limit)
+            .map_err(|refused| io::Error::new(io::ErrorKind::InvalidData, refused))?;
+        if let Progress::Length(len) = progress {
+            self.deadline += Duration::from_millis(len as u64 * 1000 / MIN_FRAME_RATE);
         }
-        self.header_len = 0;
-        self.len = None;
-        Ok(Some(std::mem::take(&mut self.payload)))
+        Ok(())
     }
 }
 
