@@ -4,7 +4,8 @@
 //! # Layout
 //!
 //! - [`home`]: the node home directory (keys, config, token) and `init`.
-//! - [`config`]: `config.toml` and its defaults.
+//! - [`config`]: `config.toml` and its defaults, and the layers over it.
+//! - [`disk`]: a store directory that cannot be written, or a full disk, refused at start.
 //! - [`limits`]: the caps and deadlines peers are held to, its `[limits]` table.
 //! - [`error_kind`]: stable, machine-readable names of failures.
 //! - [`error_chain`]: an error with its causes on one line, each said once.
@@ -15,6 +16,9 @@
 //! - [`publish`]: chunk, hash, sign and record a checkpoint.
 //! - [`rate`]: upload and download byte-rate limits.
 //! - [`traffic`]: block bytes sent to and received from each peer.
+//! - [`transfers`]: the fetches under way, completed and failed.
+//! - [`metrics`]: Prometheus metrics, the node's and libp2p's.
+//! - [`status`]: what `ostrom status` reports.
 //! - [`trust`]: the publishers this node accepts manifests from.
 //! - [`records`]: which signed records this node stores for peers in the DHT.
 //! - [`membership`]: lab vouches: issuing, joining, presenting, checking.
@@ -26,6 +30,7 @@
 
 pub mod api;
 pub mod config;
+pub mod disk;
 pub mod error_chain;
 pub mod error_kind;
 pub mod exchange;
@@ -33,6 +38,7 @@ pub mod home;
 pub mod inventory;
 pub mod limits;
 pub mod membership;
+pub mod metrics;
 pub mod names;
 pub mod network;
 pub mod node;
@@ -41,8 +47,10 @@ pub mod publish;
 pub mod rate;
 pub mod records;
 pub mod statements;
+pub mod status;
 pub mod store;
 pub mod traffic;
+pub mod transfers;
 pub mod trust;
 
 pub use error_kind::ErrorKind;

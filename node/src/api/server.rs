@@ -4,6 +4,8 @@
 //! |---|---|
 //! | `GET /v1/info` | peer id, listen addresses, publisher key, version (no token) |
 //! | `GET /v1/traffic` | block bytes exchanged with each peer |
+//! | `GET /v1/status` | peers by lab, DHT health, store, fetches under way ([`StatusReport`](crate::status::StatusReport)) |
+//! | `GET /v1/config` | every setting in force and where it came from ([`Setting`](crate::config::layers::Setting)) |
 //! | `GET /v1/checkpoints` | every stored checkpoint |
 //! | `GET /v1/checkpoints/{id}` | one checkpoint (by checkpoint or file id) |
 //! | `POST /v1/publish` | publish a path |
@@ -117,6 +119,8 @@ pub async fn serve(node: Node, addr: SocketAddr) -> Result<SocketAddr, NodeError
     let token: Arc<str> = Arc::from(token);
     let router = Router::new()
         .route("/v1/traffic", get(traffic))
+        .route("/v1/status", get(status))
+        .route("/v1/config", get(config))
         .route("/v1/checkpoints", get(list))
         .route("/v1/checkpoints/{id}", get(show))
         .route("/v1/publish", post(publish))
@@ -149,6 +153,14 @@ async fn traffic(State(state): State<ApiState>) -> ApiResult<TrafficInfo> {
     let mut traffic = TrafficInfo::from(&state.node.traffic());
     traffic.streams = state.node.network().exchange_stream_counts();
     Ok(Json(traffic))
+}
+
+async fn status(State(state): State<ApiState>) -> Json<crate::status::StatusReport> {
+    Json(crate::status::report(&state.node).await)
+}
+
+async fn config(State(state): State<ApiState>) -> Json<Vec<crate::config::layers::Setting>> {
+    Json(state.node.settings().to_vec())
 }
 
 async fn list(State(state): State<ApiState>) -> ApiResult<Vec<CheckpointSummary>> {
