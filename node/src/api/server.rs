@@ -8,7 +8,7 @@
 //! | `GET /v1/config` | every setting in force and where it came from ([`Setting`](crate::config::layers::Setting)) |
 //! | `GET /v1/checkpoints` | every stored checkpoint |
 //! | `GET /v1/checkpoints/{id}` | one checkpoint (by checkpoint or file id) |
-//! | `POST /v1/publish` | publish a path |
+//! | `POST /v1/publish` | publish a path; with `"progress": true`, answers newline-delimited JSON [`PublishEvent`]s |
 //! | `POST /v1/retract` | retract a checkpoint this node published |
 //! | `POST /v1/resolve` | resolve `ALIAS/MODEL[@TAG]` to a checkpoint id |
 //! | `POST /v1/log` | the lineage of `ALIAS/MODEL[@TAG]` |
@@ -39,7 +39,7 @@ use super::guard;
 pub use super::guard::check_api_addr;
 use super::types::{
     CheckpointSummary, ErrorBody, FetchBody, FetchEvent, LogEntry, NodeInfo, PublishBody,
-    PublishOutcome, ResolveBody, Resolved, RetractBody, Retracted, TrafficInfo,
+    PublishEvent, PublishOutcome, ResolveBody, Resolved, RetractBody, Retracted, TrafficInfo,
 };
 use crate::error_kind::ErrorKind;
 use crate::exchange::FetchRequest;
@@ -217,7 +217,7 @@ async fn retract(
 async fn publish(
     State(state): State<ApiState>,
     Json(body): Json<PublishBody>,
-) -> ApiResult<PublishOutcome> {
+) -> Result<Response, ApiError> {
     let parent = body.parent.as_deref().map(parse_id).transpose()?;
     let request = PublishRequest {
         path: PathBuf::from(body.path),
@@ -228,9 +228,54 @@ async fn publish(
         follow_symlinks: body.follow_symlinks,
         force_tag: body.force_tag,
     };
-    Ok(Json(PublishOutcome::from(
-        &state.node.publish(request).await?,
-    )))
+    if !body.progress {
+        let publication = state.node.publish(request).await?;
+        return Ok(Json(PublishOutcome::from(&publication)).into_response());
+    }
+    let (progress_tx, progress) = tokio::sync::mpsc::unbounded_channel();
+    let node = state.node.clone();
+    let publishing = node.spawn(async move {
+        state
+            .node
+            .publish_with_progress(request, Some(progress_tx))
+            .await
+    });
+    let updates = futures::stream::unfold(
+        (progress, Some(publishing)),
+        |(mut progress, publishing)| async move {
+            let publishing = publishing?;
+            if let Some(progress_report) = progress.recv().await {
+                let event = PublishEvent::Progress {
+                    progress: progress_report,
+                };
+                return Some((event, (progress, Some(publishing))));
+            }
+            let event = match publishing.await {
+                Ok(Ok(publication)) => PublishEvent::Done {
+                    done: Box::new(PublishOutcome::from(&publication)),
+                },
+                Ok(Err(error)) => PublishEvent::Error(ErrorBody::from(&error)),
+                Err(error) => {
+                    PublishEvent::Error(ErrorBody::new(ErrorKind::Internal, error.to_string()))
+                }
+            };
+            Some((event, (progress, None)))
+        },
+    );
+    let lines = futures::StreamExt::map(updates, |event| {
+        let mut line = json_line(&event);
+        line.push(b'\n');
+        Ok::<_, Infallible>(line)
+    });
+    Response::builder()
+        .header("content-type", "application/x-ndjson")
+        .body(Body::from_stream(lines))
+        .map_err(|e| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorBody::new(ErrorKind::Internal, e.to_string()),
+            )
+        })
 }
 
 /// Streams the fetch's [`FetchEvent`]s as newline-delimited JSON. A client that goes

@@ -392,3 +392,7 @@ fn settings(figment: &Figment, config: &Config, lines: &HashMap<String, usize>) 
     }
     out
 }
+
+#[cfg(test)]
+#[path = "layers_tests.rs"]
+mod tests;
