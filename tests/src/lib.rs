@@ -21,11 +21,16 @@
 //! - `no_peers.rs`: a fetch on a node with no peers fails at once with kind `no_peers`.
 //! - `bootstrap_retry.rs`: a node whose bootstrap peer was down joins it once it is up.
 //! - `port_in_use.rs`: a second node on a TCP port another node listens on is refused.
+//! - `metrics_status.rs`: the metrics endpoint, parsed as Prometheus text, and `ostrom
+//!   status` count a real transfer; a metrics port taken stops a node at start.
+//! - `config_layers.rs`: environment variables and flags over config.toml, `ostrom config
+//!   show`, and errors naming the key and line.
 //!
 //! [`streamed`] runs a fetch in the background and reads its progress as it arrives.
 
 pub mod assertions;
 pub mod fixture;
+pub mod scrape;
 pub mod streamed;
 
 use std::path::Path;
