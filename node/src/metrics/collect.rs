@@ -292,3 +292,90 @@ impl Collector for NodeMetrics {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names of the samples a registry writes: `NAME_total` for counters.
+    fn written_names(registry: &Registry) -> Vec<String> {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).expect("encodes");
+        text.lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|rest| rest.split_once(' '))
+            .map(|(name, kind)| match kind {
+                "counter" => format!("{name}_total"),
+                _ => name.to_owned(),
+            })
+            .collect()
+    }
+
+    fn metrics() -> (Registry, NodeMetrics, Traffic) {
+        let mut registry = Registry::default();
+        let traffic = Traffic::default();
+        let metrics = NodeMetrics::register(
+            &mut registry,
+            Home::new("/nonexistent/ostrom-home"),
+            traffic.clone(),
+            Transfers::default(),
+        );
+        (registry, metrics, traffic)
+    }
+
+    #[test]
+    fn counts_are_written_with_their_labels() {
+        let (registry, metrics, traffic) = metrics();
+        let (peer, lab) = (libp2p::PeerId::random(), [7u8; 32]);
+        traffic.uploaded(peer, 1000);
+        traffic.labs(peer, [lab]);
+        traffic.checked(Some(crate::traffic::Rejection::HashMismatch));
+        metrics.set_gauges(Gauges {
+            connected_peers: 3,
+            ..Gauges::default()
+        });
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        let lab_key = ostrom_protocol::trust::format_public_key(&lab);
+        for line in [
+            format!("ostrom_peer_sent_bytes_total{{peer=\"{peer}\"}} 1000"),
+            format!("ostrom_lab_sent_bytes_total{{lab=\"{lab_key}\"}} 1000"),
+            "ostrom_chunks_served_total 1".to_owned(),
+            "ostrom_chunks_rejected_total{reason=\"hash_mismatch\"} 1".to_owned(),
+            "ostrom_connected_peers 3".to_owned(),
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+        }
+    }
+
+    /// Every `ostrom_` metric the shipped Grafana dashboard queries is one the node writes.
+    #[test]
+    fn the_dashboard_queries_only_metrics_the_node_writes() {
+        let (registry, _, _) = metrics();
+        let written = written_names(&registry);
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../../deploy/grafana-dashboard.json"))
+                .expect("the dashboard is JSON");
+        let panels = dashboard["panels"].as_array().expect("panels");
+        assert!(panels.len() >= 8);
+        let mut queried = 0;
+        for target in panels
+            .iter()
+            .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        {
+            let expr = target["expr"].as_str().expect("expr");
+            for (start, _) in expr.match_indices("ostrom_") {
+                let name: String = expr[start..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                assert!(
+                    written.contains(&name),
+                    "{name} is not written: {written:?}"
+                );
+                queried += 1;
+            }
+        }
+        assert!(queried >= 12, "{queried}");
+    }
+}
