@@ -46,6 +46,12 @@ fn reason(error: &std::io::Error) -> String {
     }
 }
 
+/// Bytes free to unprivileged users on a file system (the C types differ by platform).
+#[allow(clippy::unnecessary_cast)]
+fn free_bytes(stats: nix::sys::statvfs::Statvfs) -> u64 {
+    (stats.blocks_available() as u64).saturating_mul(stats.fragment_size() as u64)
+}
+
 /// Creates `dir` if needed and checks that a file can be written, synced and removed in
 /// it, and that its disk has at least [`MIN_FREE`] bytes free. Returns the bytes free.
 pub fn check_store_dir(dir: &Path) -> Result<u64, DiskError> {
@@ -62,7 +68,7 @@ pub fn check_store_dir(dir: &Path) -> Result<u64, DiskError> {
     let _ = std::fs::remove_file(&probe);
     written.map_err(not_writable)?;
     let free = nix::sys::statvfs::statvfs(dir)
-        .map(|s| s.blocks_available() as u64 * s.fragment_size() as u64)
+        .map(free_bytes)
         .unwrap_or(u64::MAX);
     if free < MIN_FREE {
         return Err(DiskError::Full {

@@ -14,7 +14,7 @@ fn with_metrics() -> NodeOptions {
 
 #[test]
 fn metrics_and_status_count_a_transfer() -> anyhow::Result<()> {
-    let mut net = testnet(2)
+    let net = testnet(2)
         .node(0, with_metrics())
         .node(1, with_metrics())
         .start()?;

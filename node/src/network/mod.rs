@@ -64,12 +64,7 @@ pub async fn start(
             return Err(NetworkError::QuicInPrivateNetwork(addr.clone()));
         }
     }
-    let swarm = behaviour::build_swarm(
-        keypair,
-        config.network_key.clone(),
-        &config.limits,
-        registry,
-    )?;
+    let swarm = behaviour::build_swarm(keypair, config.network_key, &config.limits, registry)?;
     let metrics = libp2p::metrics::Metrics::new(registry);
     event_loop::spawn(swarm, config, metrics).await
 }
