@@ -23,6 +23,7 @@
 //! - `port_in_use.rs`: a second node on a TCP port another node listens on is refused.
 //! - `metrics_status.rs`: the metrics endpoint, parsed as Prometheus text, and `ostrom
 //!   status` count a real transfer; a metrics port taken stops a node at start.
+//! - `store_dir.rs`: a read-only or full store directory stops a node at start.
 //! - `config_layers.rs`: environment variables and flags over config.toml, `ostrom config
 //!   show`, and errors naming the key and line.
 //!
