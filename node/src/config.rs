@@ -1,4 +1,7 @@
 //! The node's configuration file, `config.toml` in the node home, with documented defaults.
+//! [`layers`] makes the configuration in force from it, the environment and flags.
+
+pub mod layers;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -28,6 +31,16 @@ pub enum ConfigError {
         path: String,
         /// What is wrong.
         source: toml::de::Error,
+    },
+    /// A setting is unknown or its value is wrong.
+    #[error("{origin}: {key}: {reason}")]
+    Setting {
+        /// The key, `table.key` for a table's.
+        key: String,
+        /// Where it was set: the file and line, the environment variable or the flag.
+        origin: String,
+        /// What is wrong.
+        reason: String,
     },
     /// A value parses but cannot run a node.
     #[error("{path}: {reason}")]
@@ -71,9 +84,29 @@ pub struct Config {
     /// A private network's key file (relative paths are under the node home); when set,
     /// the node connects only to nodes with the same key, over TCP only.
     pub network_key: Option<std::path::PathBuf>,
+    /// Address to serve Prometheus metrics on, at `/metrics` (off when absent).
+    pub metrics: Option<SocketAddr>,
+    /// How the node logs: `text` for people, `json` (one object a line) for log shippers.
+    pub log_format: LogFormat,
+    /// Which log lines the node writes, as a tracing filter (`RUST_LOG` overrides it).
+    pub log_level: String,
     /// What peers may make this node hold, and how long it waits for them.
     pub limits: Limits,
 }
+
+/// How the node writes its log lines (to stderr).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Lines for people.
+    #[default]
+    Text,
+    /// One JSON object a line, for log shippers.
+    Json,
+}
+
+/// The default [`Config::log_level`].
+pub const DEFAULT_LOG_LEVEL: &str = "info,libp2p=warn";
 
 impl Default for Config {
     fn default() -> Self {
@@ -94,30 +127,18 @@ impl Default for Config {
             upload_limit: None,
             download_limit: None,
             network_key: None,
+            metrics: None,
+            log_format: LogFormat::Text,
+            log_level: DEFAULT_LOG_LEVEL.to_owned(),
             limits: Limits::default(),
         }
     }
 }
 
 impl Config {
-    /// Reads `path`.
+    /// Reads `path` alone, without the environment or flags over it.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let config: Self = toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.display().to_string(),
-            source,
-        })?;
-        config
-            .limits
-            .check()
-            .map_err(|reason| ConfigError::Invalid {
-                path: path.display().to_string(),
-                reason,
-            })?;
-        Ok(config)
+        Ok(layers::load(path, [], &layers::Flags::default())?.config)
     }
 
     /// The commented default file that `ostrom init` writes.
@@ -125,7 +146,10 @@ impl Config {
         let defaults = Self::default();
         let listen: Vec<String> = defaults.listen.iter().map(|a| format!("\"{a}\"")).collect();
         format!(
-            "# Ostrom node configuration. Command-line flags override these values.\n\
+            "# Ostrom node configuration. OSTROM_* environment variables override these values\n\
+             # (OSTROM_FETCH_TIMEOUT=30s; a table's keys as OSTROM_LIMITS__CONNECTIONS=64),\n\
+             # and command-line flags override both. `ostrom config show` prints the values in\n\
+             # force and where each came from.\n\
              \n\
              # Addresses to listen on for peers (TCP and QUIC).\n\
              listen = [{listen}]\n\
@@ -164,6 +188,16 @@ impl Config {
              # can connect; TCP only. Relative paths are under the node home.\n\
              # network_key = \"swarm.key\"\n\
              \n\
+             # Serve Prometheus metrics at http://ADDRESS/metrics (off when absent). Any\n\
+             # address may be given; the metrics say nothing secret, but keep them to your\n\
+             # monitoring network.\n\
+             # metrics = \"127.0.0.1:9101\"\n\
+             \n\
+             # Log lines on stderr: \"text\" for people, \"json\" (one object a line) for log\n\
+             # shippers; and which lines, as a tracing filter (RUST_LOG overrides it).\n\
+             log_format = \"{log_format}\"\n\
+             log_level = \"{log_level}\"\n\
+             \n\
              {limits}",
             listen = listen.join(", "),
             api = defaults.api,
@@ -171,6 +205,8 @@ impl Config {
             fetch_timeout = humantime::format_duration(defaults.fetch_timeout),
             stall = humantime::format_duration(defaults.peer_stall_timeout),
             window = defaults.requests_in_flight,
+            log_format = "text",
+            log_level = defaults.log_level,
             limits = Limits::default_table_text(),
         )
     }
@@ -198,7 +234,11 @@ pub(crate) mod humantime_serde_compat {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+        humantime::parse_duration(&text).map_err(|error| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration ({error}): write it as 30s, 5m or 1h"
+            ))
+        })
     }
 }
 

@@ -19,6 +19,7 @@ use ed25519_dalek::SigningKey;
 use libp2p::identity::Keypair;
 use rand::RngCore;
 
+use crate::config::layers::{self, Flags, Layered};
 use crate::config::{Config, ConfigError};
 
 /// Why the home could not be used.
@@ -174,15 +175,22 @@ impl Home {
         Ok(String::from_utf8_lossy(&bytes).trim().to_owned())
     }
 
-    /// The configuration.
+    /// The configuration in force: `config.toml` with the process's `OSTROM_*`
+    /// environment variables over it.
     pub fn config(&self) -> Result<Config, HomeError> {
+        Ok(self.layered_config(&Flags::default())?.config)
+    }
+
+    /// The configuration in force with `flags` over `config.toml` and the environment,
+    /// and where each value came from.
+    pub fn layered_config(&self, flags: &Flags) -> Result<Layered, HomeError> {
         if !self.config_path().exists() {
             return Err(HomeError::NotInitialized(
                 self.root.display().to_string(),
                 "config.toml",
             ));
         }
-        Ok(Config::load(&self.config_path())?)
+        Ok(layers::load(&self.config_path(), std::env::vars(), flags)?)
     }
 
     /// The control API address a running node wrote, if any.

@@ -4,7 +4,8 @@
 //! # Layout
 //!
 //! - [`home`]: the node home directory (keys, config, token) and `init`.
-//! - [`config`]: `config.toml` and its defaults.
+//! - [`config`]: `config.toml` and its defaults, and the layers over it.
+//! - [`disk`]: a store directory that cannot be written, or a full disk, refused at start.
 //! - [`limits`]: the caps and deadlines peers are held to, its `[limits]` table.
 //! - [`error_kind`]: stable, machine-readable names of failures.
 //! - [`error_chain`]: an error with its causes on one line, each said once.
@@ -17,6 +18,9 @@
 //! - [`subset`]: tensor subsets: which tensors a fetch takes and the smaller file it writes.
 //! - [`rate`]: upload and download byte-rate limits.
 //! - [`traffic`]: block bytes sent to and received from each peer.
+//! - [`transfers`]: the fetches under way, completed and failed.
+//! - [`metrics`]: Prometheus metrics, the node's and libp2p's.
+//! - [`status`]: what `ostrom status` reports.
 //! - [`trust`]: the publishers this node accepts manifests from.
 //! - [`records`]: which signed records this node stores for peers in the DHT.
 //! - [`membership`]: lab vouches: issuing, joining, presenting, checking.
@@ -29,6 +33,7 @@
 pub mod api;
 pub mod bundle;
 pub mod config;
+pub mod disk;
 pub mod error_chain;
 pub mod error_kind;
 pub mod exchange;
@@ -36,6 +41,7 @@ pub mod home;
 pub mod inventory;
 pub mod limits;
 pub mod membership;
+pub mod metrics;
 pub mod names;
 pub mod network;
 pub mod node;
@@ -44,9 +50,11 @@ pub mod publish;
 pub mod rate;
 pub mod records;
 pub mod statements;
+pub mod status;
 pub mod store;
 pub mod subset;
 pub mod traffic;
+pub mod transfers;
 pub mod trust;
 
 pub use error_kind::ErrorKind;

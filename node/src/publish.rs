@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
-use ostrom_protocol::chunking::{chunk_file, ChunkError};
+use ostrom_protocol::chunking::{chunk_file_reporting, ChunkError};
 use ostrom_protocol::manifest::{ManifestError, MANIFEST_VERSION};
 use ostrom_protocol::name_record::SignedNameRecord;
 use ostrom_protocol::{FileEntry, Id, Manifest, SignedManifest};
@@ -103,6 +103,17 @@ pub enum PublishError {
     Name(#[from] crate::names::NameError),
 }
 
+/// How far the hashing of a publish has come.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PublishProgress {
+    /// Bytes of all the files.
+    pub bytes_total: u64,
+    /// Bytes read and hashed so far.
+    pub bytes_done: u64,
+    /// The path (in the checkpoint) of the file being hashed.
+    pub file: String,
+}
+
 /// What a publish made.
 #[derive(Debug, Clone)]
 pub struct Published {
@@ -128,6 +139,17 @@ pub fn publish(
     key: &SigningKey,
     request: &PublishRequest,
 ) -> Result<Published, PublishError> {
+    publish_reporting(store, key, request, &mut |_| {})
+}
+
+/// [`publish`], calling `progress` as each chunk is hashed (hashing a large checkpoint
+/// takes a while).
+pub fn publish_reporting(
+    store: &Store,
+    key: &SigningKey,
+    request: &PublishRequest,
+    progress: &mut dyn FnMut(&PublishProgress),
+) -> Result<Published, PublishError> {
     crate::names::check_tag(
         store,
         &key.verifying_key().to_bytes(),
@@ -138,8 +160,21 @@ pub fn publish(
     let (root, files) = sources::sources(&request.path, request.follow_symlinks)?;
     let mut entries = Vec::with_capacity(files.len());
     let mut locations = Vec::new();
+    let mut report = PublishProgress {
+        bytes_total: files
+            .iter()
+            .filter_map(|f| std::fs::metadata(&f.absolute).ok())
+            .map(|m| m.len())
+            .sum(),
+        ..PublishProgress::default()
+    };
     for file in &files {
-        let chunked = chunk_file(&file.absolute, &file.relative)?;
+        report.file.clone_from(&file.relative);
+        progress(&report);
+        let chunked = chunk_file_reporting(&file.absolute, &file.relative, &mut |n| {
+            report.bytes_done += n;
+            progress(&report);
+        })?;
         let entry = FileEntry {
             path: file.relative.clone(),
             size: chunked.size,
@@ -217,7 +252,17 @@ mod tests {
             follow_symlinks: false,
             force_tag: false,
         };
-        let signed = publish(&store, &key, &request).expect("publish").manifest;
+        let mut reports = Vec::new();
+        let signed = publish_reporting(&store, &key, &request, &mut |p| reports.push(p.clone()))
+            .expect("publish")
+            .manifest;
+        let last = reports.last().expect("progress reported");
+        assert_eq!(last.bytes_total, 3_000_000 + 13);
+        assert_eq!(last.bytes_done, last.bytes_total);
+        assert_eq!(last.file, "sub/blob.bin");
+        assert!(reports
+            .windows(2)
+            .all(|w| w[0].bytes_done <= w[1].bytes_done));
         let paths: Vec<&str> = signed
             .manifest()
             .files

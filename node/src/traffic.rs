@@ -1,5 +1,8 @@
 //! Bytes of blocks this node sent to and received from each peer since it started, counted
-//! by the exchange itself: what `ostrom traffic` shows and benchmarks read.
+//! by the exchange itself: what `ostrom traffic` shows and benchmarks read. Also the blocks
+//! served, and those received that verified or were rejected, and the lab each peer
+//! proved it belongs to (with a vouch on an exchange stream it opened), which the metrics
+//! report.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,10 +21,40 @@ pub struct PeerTraffic {
     pub downloaded: u64,
 }
 
+/// Why a block received was not used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rejection {
+    /// Its bytes do not hash to the chunk id it came as.
+    HashMismatch,
+}
+
+impl Rejection {
+    /// A stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HashMismatch => "hash_mismatch",
+        }
+    }
+}
+
+/// Blocks served and received, all peers together.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockCounts {
+    /// Blocks sent to peers.
+    pub served: u64,
+    /// Blocks received whose bytes matched their chunk id.
+    pub verified: u64,
+    /// Blocks received and rejected, by why.
+    pub rejected: std::collections::BTreeMap<Rejection, u64>,
+}
+
 #[derive(Default)]
 struct Counts {
     peers: HashMap<PeerId, PeerTraffic>,
     others: PeerTraffic,
+    blocks: BlockCounts,
+    /// The lab each peer proved it belongs to (the least key, when several vouch for it).
+    labs: HashMap<PeerId, [u8; 32]>,
 }
 
 impl Counts {
@@ -48,6 +81,10 @@ pub struct TrafficSnapshot {
     pub others: PeerTraffic,
     /// All peers together.
     pub total: PeerTraffic,
+    /// Blocks served, verified and rejected.
+    pub blocks: BlockCounts,
+    /// The lab of each peer that proved one.
+    pub labs: HashMap<PeerId, [u8; 32]>,
 }
 
 impl Traffic {
@@ -55,6 +92,29 @@ impl Traffic {
     pub fn uploaded(&self, peer: PeerId, bytes: usize) {
         if let Ok(mut counts) = self.counts.lock() {
             counts.entry(peer).uploaded += bytes as u64;
+            counts.blocks.served += 1;
+        }
+    }
+
+    /// Counts a block received that verified (`None`) or was rejected.
+    pub fn checked(&self, rejection: Option<Rejection>) {
+        if let Ok(mut counts) = self.counts.lock() {
+            match rejection {
+                None => counts.blocks.verified += 1,
+                Some(why) => *counts.blocks.rejected.entry(why).or_default() += 1,
+            }
+        }
+    }
+
+    /// Notes that `labs` vouch for `peer` (nothing when empty).
+    pub fn labs(&self, peer: PeerId, labs: impl IntoIterator<Item = [u8; 32]>) {
+        let Some(lab) = labs.into_iter().min() else {
+            return;
+        };
+        if let Ok(mut counts) = self.counts.lock() {
+            if counts.labs.len() < MAX_COUNTED_PEERS || counts.labs.contains_key(&peer) {
+                counts.labs.insert(peer, lab);
+            }
         }
     }
 
@@ -82,6 +142,8 @@ impl Traffic {
             peers,
             others: counts.others,
             total,
+            blocks: counts.blocks.clone(),
+            labs: counts.labs.clone(),
         }
     }
 }
@@ -126,5 +188,22 @@ mod tests {
         assert_eq!(snapshot.peers.len(), MAX_COUNTED_PEERS);
         assert_eq!(snapshot.others.uploaded, 10);
         assert_eq!(snapshot.total.uploaded, (MAX_COUNTED_PEERS + 10) as u64);
+        assert_eq!(snapshot.blocks.served, (MAX_COUNTED_PEERS + 10) as u64);
+    }
+
+    #[test]
+    fn blocks_and_labs_are_counted() {
+        let traffic = Traffic::default();
+        let peer = PeerId::random();
+        traffic.checked(None);
+        traffic.checked(None);
+        traffic.checked(Some(Rejection::HashMismatch));
+        traffic.labs(peer, [[9; 32], [3; 32]]);
+        traffic.labs(PeerId::random(), []);
+        let snapshot = traffic.snapshot();
+        assert_eq!(snapshot.blocks.verified, 2);
+        assert_eq!(snapshot.blocks.rejected[&Rejection::HashMismatch], 1);
+        assert_eq!(snapshot.labs.len(), 1);
+        assert_eq!(snapshot.labs[&peer], [3; 32]);
     }
 }

@@ -205,6 +205,16 @@ pub fn layout_of(file: &mut File, display: &str, size: u64) -> Result<Layout, Ch
 /// file's id on two threads); `display` names it in errors and decides whether it is
 /// chunked as safetensors.
 pub fn chunk_file(path: &Path, display: &str) -> Result<ChunkedFile, ChunkError> {
+    chunk_file_reporting(path, display, &mut |_| {})
+}
+
+/// [`chunk_file`], calling `hashed` with the length of each chunk once it is read and
+/// hashed, so that a long file can show its progress.
+pub fn chunk_file_reporting(
+    path: &Path,
+    display: &str,
+    hashed: &mut dyn FnMut(u64),
+) -> Result<ChunkedFile, ChunkError> {
     let io = |source| ChunkError::Io {
         path: display.to_owned(),
         source,
@@ -246,6 +256,7 @@ pub fn chunk_file(path: &Path, display: &str) -> Result<ChunkedFile, ChunkError>
                 id: Id::of(&bytes),
                 len: piece.len,
             });
+            hashed(u64::from(piece.len));
             if to_whole.send(bytes).is_err() {
                 break;
             }
@@ -313,6 +324,12 @@ mod tests {
             }
             assert_eq!(offset as u64, size);
             assert!(chunked.tensors.is_empty());
+            let mut reported = Vec::new();
+            let again =
+                chunk_file_reporting(&path, "blob.bin", &mut |n| reported.push(n)).expect("chunks");
+            assert_eq!(again, chunked);
+            let lens: Vec<u64> = chunked.chunks.iter().map(|c| u64::from(c.len)).collect();
+            assert_eq!(reported, lens);
         }
     }
 

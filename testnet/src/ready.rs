@@ -1,4 +1,5 @@
-//! The node's readiness protocol on stdout: `api http://HOST:PORT`, one `listen
+//! The node's readiness protocol on stdout: `api http://HOST:PORT`, `metrics URL` when it
+//! serves metrics, one `listen
 //! MULTIADDR/p2p/PEER_ID` line per listen address, then `ready`. This module parses those
 //! lines and waits for them on a watched node process.
 
@@ -13,6 +14,9 @@ pub struct NodeAddrs {
     pub api_url: String,
     /// Full listen multiaddrs, each ending in `/p2p/PEER_ID`.
     pub listen: Vec<String>,
+    /// The metrics endpoint's URL, e.g. `http://127.0.0.1:40124/metrics`, when it serves
+    /// metrics.
+    pub metrics_url: Option<String>,
     /// The node's libp2p peer id.
     pub peer_id: String,
 }
@@ -58,6 +62,7 @@ fn peer_id_of(addr: &str) -> Option<&str> {
 #[derive(Debug, Default)]
 pub(crate) struct ReadyParser {
     api_url: Option<String>,
+    metrics_url: Option<String>,
     listen: Vec<String>,
 }
 
@@ -68,6 +73,8 @@ impl ReadyParser {
         let line = line.trim();
         if let Some(url) = line.strip_prefix("api ") {
             self.api_url = Some(url.trim().to_owned());
+        } else if let Some(url) = line.strip_prefix("metrics ") {
+            self.metrics_url = Some(url.trim().to_owned());
         } else if let Some(addr) = line.strip_prefix("listen ") {
             let addr = addr.trim();
             if peer_id_of(addr).is_none() {
@@ -99,6 +106,7 @@ impl ReadyParser {
         }
         Ok(NodeAddrs {
             api_url,
+            metrics_url: self.metrics_url.take(),
             listen,
             peer_id,
         })

@@ -25,6 +25,11 @@
 //!   writes a safetensors file that the `safetensors` library loads.
 //! - `bundles.rs`: `export` and `import` of offline bundles, and bad bundles refused with
 //!   nothing imported.
+//! - `metrics_status.rs`: the metrics endpoint, parsed as Prometheus text, and `ostrom
+//!   status` count a real transfer; a metrics port taken stops a node at start.
+//! - `store_dir.rs`: a read-only or full store directory stops a node at start.
+//! - `config_layers.rs`: environment variables and flags over config.toml, `ostrom config
+//!   show`, and errors naming the key and line.
 //!
 //! [`streamed`] runs a fetch in the background and reads its progress as it arrives;
 //! [`python`] makes a virtualenv for checks with Python libraries.
@@ -32,6 +37,7 @@
 pub mod assertions;
 pub mod fixture;
 pub mod python;
+pub mod scrape;
 pub mod streamed;
 
 use std::path::Path;

@@ -43,6 +43,12 @@ pub enum Command {
     Log(LogArgs),
     /// List the checkpoints this node knows.
     Ls(JsonFlag),
+    /// The running node's peers (how many of each lab), DHT health, store usage and the
+    /// fetches under way with their rates.
+    Status(JsonFlag),
+    /// The node's configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Bytes of blocks the running node sent to and received from each peer since it
     /// started, and the exchange streams it accepted and opened.
     Traffic(JsonFlag),
@@ -73,9 +79,19 @@ pub enum Command {
 pub enum NodeCommand {
     /// Run the node in the foreground until SIGINT or SIGTERM, which stop it cleanly.
     ///
-    /// When ready it prints `api URL`, one `listen MULTIADDR` line per address and `ready`
-    /// on stdout; logs go to stderr (RUST_LOG sets the level).
+    /// When ready it prints `api URL`, `metrics URL` (when serving metrics), one `listen
+    /// MULTIADDR` line per address and `ready` on stdout; logs go to stderr. Every flag
+    /// overrides config.toml and OSTROM_* environment variables (`ostrom config show`).
     Run(RunArgs),
+}
+
+/// `ostrom config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print every setting in force and where it came from: the default, a line of
+    /// config.toml, an OSTROM_* environment variable or a flag. Asks the running node;
+    /// when none runs, shows what `ostrom node run` would use in this environment.
+    Show(JsonFlag),
 }
 
 /// `ostrom key [rotate|recovery|revoke]`
@@ -242,6 +258,18 @@ pub struct RunArgs {
     /// [default: from config.toml]
     #[arg(long, value_name = "FILE")]
     pub network_key: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://HOST:PORT/metrics [default: from config.toml,
+    /// off]
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics: Option<String>,
+    /// Log lines as `text` for people or `json` (one object a line) for log shippers
+    /// [default: from config.toml, text]
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Which log lines, as a tracing filter such as `info` or `debug,libp2p=warn`; RUST_LOG
+    /// overrides it [default: from config.toml, info,libp2p=warn]
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
     /// Serve deliberately bad data, for testing other nodes: corrupt-blocks,
     /// forge-manifests, lie-have (claim every chunk, send none), stall (never answer
     /// block requests) or junk (answer chunk requests with floods of messages about ids

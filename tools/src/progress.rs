@@ -1,6 +1,7 @@
 //! Showing a fetch's progress: on a terminal, a spinner while holders and the manifest are
 //! looked up, then a bar with bytes, rate, holders and time left, then a spinner while the
 //! files are checked, all within 80 columns; JSON lines with `--json`; nothing otherwise.
+//! A publish shows a bar of the bytes hashed and the file being hashed, on a terminal.
 //! Bytes already in place when the transfer starts (resumed, or copied from the store) are
 //! not counted as speed.
 
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use ostrom_node::api::types::{FetchEvent, ProgressReport};
+use ostrom_node::publish::PublishProgress;
 
 /// Where progress goes.
 pub enum ProgressView {
@@ -85,6 +87,24 @@ impl ProgressView {
         }
     }
 
+    /// Shows how far a publish's hashing has come (on a terminal only: `publish --json`
+    /// prints its outcome alone).
+    pub fn hashing(&mut self, progress: &PublishProgress) {
+        let Self::Bar(bar) = self else {
+            return;
+        };
+        let bar = bar.get_or_insert_with(|| {
+            ProgressBar::new(progress.bytes_total).with_style(
+                ProgressStyle::with_template(
+                    "{bar:16} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} ETA {eta:<4} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            )
+        });
+        bar.set_position(progress.bytes_done);
+        bar.set_message(status_line("hashing", Some(&progress.file)));
+    }
+
     /// Removes the bar, if any.
     pub fn finish(&mut self) {
         if let Self::Bar(Some(bar)) = self {
@@ -99,7 +119,12 @@ const STATUS_WIDTH: usize = 19;
 /// "3 peers", or with several files the one being written, shortened to fit:
 /// "2 peers config.json", "3 peers …2-of-00004".
 fn status(holders: usize, file: Option<&str>) -> String {
-    let peers = peers(holders);
+    status_line(&peers(holders), file)
+}
+
+/// `what`, then as much of the file's name as fits in [`STATUS_WIDTH`].
+fn status_line(what: &str, file: Option<&str>) -> String {
+    let peers = what.to_owned();
     let Some(file) = file else {
         return peers;
     };

@@ -4,9 +4,11 @@
 //! |---|---|
 //! | `GET /v1/info` | peer id, listen addresses, publisher key, version (no token) |
 //! | `GET /v1/traffic` | block bytes exchanged with each peer |
+//! | `GET /v1/status` | peers by lab, DHT health, store, fetches under way ([`StatusReport`](crate::status::StatusReport)) |
+//! | `GET /v1/config` | every setting in force and where it came from ([`Setting`](crate::config::layers::Setting)) |
 //! | `GET /v1/checkpoints` | every stored checkpoint |
 //! | `GET /v1/checkpoints/{id}` | one checkpoint (by checkpoint or file id) |
-//! | `POST /v1/publish` | publish a path |
+//! | `POST /v1/publish` | publish a path; with `"progress": true`, answers newline-delimited JSON [`PublishEvent`]s |
 //! | `POST /v1/retract` | retract a checkpoint this node published |
 //! | `POST /v1/resolve` | resolve `ALIAS/MODEL[@TAG]` to a checkpoint id |
 //! | `POST /v1/log` | the lineage of `ALIAS/MODEL[@TAG]` |
@@ -40,7 +42,7 @@ use super::guard;
 pub use super::guard::check_api_addr;
 use super::types::{
     CheckpointSummary, ErrorBody, FetchBody, FetchEvent, LogEntry, NodeInfo, PublishBody,
-    PublishOutcome, ResolveBody, Resolved, RetractBody, Retracted, TrafficInfo,
+    PublishEvent, PublishOutcome, ResolveBody, Resolved, RetractBody, Retracted, TrafficInfo,
 };
 use crate::error_kind::ErrorKind;
 use crate::exchange::FetchRequest;
@@ -123,6 +125,8 @@ pub async fn serve(node: Node, addr: SocketAddr) -> Result<SocketAddr, NodeError
     let token: Arc<str> = Arc::from(token);
     let router = Router::new()
         .route("/v1/traffic", get(traffic))
+        .route("/v1/status", get(status))
+        .route("/v1/config", get(config))
         .route("/v1/checkpoints", get(list))
         .route("/v1/checkpoints/{id}", get(show))
         .route("/v1/publish", post(publish))
@@ -157,6 +161,14 @@ async fn traffic(State(state): State<ApiState>) -> ApiResult<TrafficInfo> {
     let mut traffic = TrafficInfo::from(&state.node.traffic());
     traffic.streams = state.node.network().exchange_stream_counts();
     Ok(Json(traffic))
+}
+
+async fn status(State(state): State<ApiState>) -> Json<crate::status::StatusReport> {
+    Json(crate::status::report(&state.node).await)
+}
+
+async fn config(State(state): State<ApiState>) -> Json<Vec<crate::config::layers::Setting>> {
+    Json(state.node.settings().to_vec())
 }
 
 async fn list(State(state): State<ApiState>) -> ApiResult<Vec<CheckpointSummary>> {
@@ -213,7 +225,7 @@ async fn retract(
 async fn publish(
     State(state): State<ApiState>,
     Json(body): Json<PublishBody>,
-) -> ApiResult<PublishOutcome> {
+) -> Result<Response, ApiError> {
     let parent = body.parent.as_deref().map(parse_id).transpose()?;
     let request = PublishRequest {
         path: PathBuf::from(body.path),
@@ -224,9 +236,54 @@ async fn publish(
         follow_symlinks: body.follow_symlinks,
         force_tag: body.force_tag,
     };
-    Ok(Json(PublishOutcome::from(
-        &state.node.publish(request).await?,
-    )))
+    if !body.progress {
+        let publication = state.node.publish(request).await?;
+        return Ok(Json(PublishOutcome::from(&publication)).into_response());
+    }
+    let (progress_tx, progress) = tokio::sync::mpsc::unbounded_channel();
+    let node = state.node.clone();
+    let publishing = node.spawn(async move {
+        state
+            .node
+            .publish_with_progress(request, Some(progress_tx))
+            .await
+    });
+    let updates = futures::stream::unfold(
+        (progress, Some(publishing)),
+        |(mut progress, publishing)| async move {
+            let publishing = publishing?;
+            if let Some(progress_report) = progress.recv().await {
+                let event = PublishEvent::Progress {
+                    progress: progress_report,
+                };
+                return Some((event, (progress, Some(publishing))));
+            }
+            let event = match publishing.await {
+                Ok(Ok(publication)) => PublishEvent::Done {
+                    done: Box::new(PublishOutcome::from(&publication)),
+                },
+                Ok(Err(error)) => PublishEvent::Error(ErrorBody::from(&error)),
+                Err(error) => {
+                    PublishEvent::Error(ErrorBody::new(ErrorKind::Internal, error.to_string()))
+                }
+            };
+            Some((event, (progress, None)))
+        },
+    );
+    let lines = futures::StreamExt::map(updates, |event| {
+        let mut line = json_line(&event);
+        line.push(b'\n');
+        Ok::<_, Infallible>(line)
+    });
+    Response::builder()
+        .header("content-type", "application/x-ndjson")
+        .body(Body::from_stream(lines))
+        .map_err(|e| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorBody::new(ErrorKind::Internal, e.to_string()),
+            )
+        })
 }
 
 async fn export(

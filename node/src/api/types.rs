@@ -68,6 +68,30 @@ pub struct PublishBody {
     /// Move `tag` even when it already names another checkpoint.
     #[serde(default)]
     pub force_tag: bool,
+    /// Answer with newline-delimited JSON [`PublishEvent`]s: progress while the files are
+    /// hashed, then the outcome (without it, the answer is the [`PublishOutcome`] alone).
+    #[serde(default)]
+    pub progress: bool,
+}
+
+/// One line of a `POST /v1/publish` answer asked with `progress`: `{"progress": {...}}`
+/// lines while the files are hashed, then one `{"done": {...}}` line or one
+/// [`ErrorBody`] line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PublishEvent {
+    /// How far the hashing has come.
+    Progress {
+        /// The report.
+        progress: crate::publish::PublishProgress,
+    },
+    /// The checkpoint is published.
+    Done {
+        /// What publishing did.
+        done: Box<PublishOutcome>,
+    },
+    /// Publishing failed.
+    Error(ErrorBody),
 }
 
 /// What publishing did.

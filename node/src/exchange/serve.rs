@@ -300,6 +300,7 @@ impl Responder {
         match request {
             Message::Present { vouches } => {
                 self.labs = VerifiedLabs::verify(&vouches, &self.peer, now_ms());
+                self.context.traffic.labs(self.peer, self.labs.at(now_ms()));
             }
             Message::WantHave { ids } if misbehavior == Misbehavior::LieHave => {
                 self.writer.send(&Message::Have { ids }).await?;

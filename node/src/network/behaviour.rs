@@ -9,6 +9,7 @@ use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::core::upgrade;
 use libp2p::identity::Keypair;
 use libp2p::memory_connection_limits;
+use libp2p::metrics::Registry;
 use libp2p::pnet::{PnetConfig, PreSharedKey};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{identify, kad, noise, ping, tcp, yamux, StreamProtocol, Swarm, Transport};
@@ -110,10 +111,14 @@ fn transport_error(error: &dyn std::fmt::Display) -> NetworkError {
 /// libp2p-tcp sets `SO_REUSEPORT` on every listening socket and has no setting left to
 /// turn that off (`tcp::Config::port_reuse` is deprecated and does nothing), so two nodes
 /// could share a TCP port; [`super::listen`] refuses a port in use before listening.
+///
+/// The transports' bytes in and out are counted into `registry` (libp2p's bandwidth
+/// metrics).
 pub fn build_swarm(
     keypair: Keypair,
     network_key: Option<PreSharedKey>,
     limits: &Limits,
+    registry: &mut Registry,
 ) -> Result<Swarm<Behaviour>, NetworkError> {
     let behaviour = |key: &Keypair| behaviour(key, limits);
     let Some(psk) = network_key else {
@@ -128,6 +133,7 @@ pub fn build_swarm(
             .with_quic()
             .with_dns()
             .map_err(|e| transport_error(&e))?
+            .with_bandwidth_metrics(registry)
             .with_behaviour(behaviour)
             .map_err(|e| transport_error(&e))?
             .with_swarm_config(swarm_config)
@@ -148,6 +154,7 @@ pub fn build_swarm(
         .map_err(|e| transport_error(&e))?
         .with_dns()
         .map_err(|e| transport_error(&e))?
+        .with_bandwidth_metrics(registry)
         .with_behaviour(behaviour)
         .map_err(|e| transport_error(&e))?
         .with_swarm_config(swarm_config)

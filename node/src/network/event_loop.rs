@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::bootstrap::Bootstrap;
-use super::handle::{Command, NetworkError, NetworkHandle, Rtts};
+use super::handle::{Command, DhtStats, NetworkError, NetworkHandle, Rtts};
 use super::{listen, NetworkConfig};
 use crate::records::check_incoming;
 
@@ -40,6 +40,8 @@ struct EventLoop {
     rtts: Rtts,
     /// Bootstrap peers, dialed again while the node has no peer.
     bootstrap: Bootstrap,
+    /// libp2p's own metrics, fed every swarm event.
+    metrics: libp2p::metrics::Metrics,
 }
 
 /// Builds the event loop, starts listening (see [`listen`]) and bootstrapping (see
@@ -48,6 +50,7 @@ struct EventLoop {
 pub(crate) async fn spawn(
     mut swarm: Swarm<Behaviour>,
     config: NetworkConfig,
+    metrics: libp2p::metrics::Metrics,
 ) -> Result<NetworkHandle, NetworkError> {
     let mut listeners = listen::listen_all(&mut swarm, &config.listen)?;
     let local_peer_id = *swarm.local_peer_id();
@@ -112,6 +115,7 @@ pub(crate) async fn spawn(
         connected,
         rtts: rtts.clone(),
         bootstrap,
+        metrics,
     };
     tokio::spawn(event_loop.run());
     Ok(NetworkHandle {
@@ -190,11 +194,15 @@ impl EventLoop {
             Command::ConnectedPeers { reply } => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
+            Command::DhtStats { reply } => {
+                let _ = reply.send(self.dht_stats());
+            }
             Command::Shutdown => {}
         }
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        self.record(&event);
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.on_identify(event),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
@@ -242,6 +250,38 @@ impl EventLoop {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Feeds `event` to libp2p's metrics.
+    fn record(&self, event: &SwarmEvent<BehaviourEvent>) {
+        use libp2p::metrics::Recorder;
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.metrics.record(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.metrics.record(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => self.metrics.record(event),
+            _ => {}
+        }
+        self.metrics.record(event);
+    }
+
+    /// What the DHT holds now.
+    fn dht_stats(&mut self) -> DhtStats {
+        use libp2p::kad::store::RecordStore;
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        let routing_table_peers = kad.kbuckets().map(|bucket| bucket.num_entries()).sum();
+        let store = kad.store_mut();
+        let mut signed_records = std::collections::BTreeMap::new();
+        for record in store.records() {
+            *signed_records
+                .entry(record_kind(record.key.as_ref()).to_owned())
+                .or_insert(0) += 1;
+        }
+        DhtStats {
+            routing_table_peers,
+            peer_provider_records: store.peer_record_count(),
+            own_provider_records: store.provided().count(),
+            signed_records,
         }
     }
 
@@ -389,4 +429,14 @@ impl EventLoop {
         };
         let _ = pending.reply.send(answer);
     }
+}
+
+/// The kind of signed record a DHT key holds: the part after `/ostrom/` in its key
+/// (`name`, `retraction`, `rotation`, `revocation`), or `other`.
+fn record_kind(key: &[u8]) -> &'static str {
+    const KINDS: [&str; 4] = ["name", "retraction", "rotation", "revocation"];
+    KINDS
+        .into_iter()
+        .find(|kind| key.starts_with(format!("/ostrom/{kind}/").as_bytes()))
+        .unwrap_or("other")
 }

@@ -76,8 +76,24 @@ pub(crate) enum Command {
     },
     /// Lists the peers connected now.
     ConnectedPeers { reply: oneshot::Sender<Vec<PeerId>> },
+    /// Counts what the DHT holds.
+    DhtStats { reply: oneshot::Sender<DhtStats> },
     /// Stops the event loop.
     Shutdown,
+}
+
+/// What this node's part of the DHT holds now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DhtStats {
+    /// Peers in the routing table.
+    pub routing_table_peers: usize,
+    /// Provider records held for peers.
+    pub peer_provider_records: usize,
+    /// Keys this node itself provides (announces it holds).
+    pub own_provider_records: usize,
+    /// Signed records held (this node's own and peers'), by kind: `name`, `retraction`,
+    /// `rotation`, `revocation`, or `other`.
+    pub signed_records: std::collections::BTreeMap<String, usize>,
 }
 
 /// A cloneable handle on the running network.
@@ -168,6 +184,11 @@ impl NetworkHandle {
     /// The peers connected now.
     pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetworkError> {
         self.ask(|reply| Command::ConnectedPeers { reply }).await
+    }
+
+    /// What the DHT holds now.
+    pub async fn dht_stats(&self) -> Result<DhtStats, NetworkError> {
+        self.ask(|reply| Command::DhtStats { reply }).await
     }
 
     /// Opens a new exchange-protocol stream to `peer`, dialing it if needed (at addresses

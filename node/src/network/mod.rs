@@ -21,9 +21,10 @@ pub mod listen;
 pub mod provider_store;
 pub mod record_quota;
 
-pub use handle::{NetworkError, NetworkHandle};
+pub use handle::{DhtStats, NetworkError, NetworkHandle};
 
 use libp2p::identity::Keypair;
+use libp2p::metrics::Registry;
 use libp2p::pnet::PreSharedKey;
 use libp2p::Multiaddr;
 
@@ -43,8 +44,13 @@ pub struct NetworkConfig {
 }
 
 /// Starts the swarm on the current tokio runtime: listens, dials the bootstrap peers,
-/// spawns the event loop, and returns once every listener has an address.
-pub async fn start(keypair: Keypair, config: NetworkConfig) -> Result<NetworkHandle, NetworkError> {
+/// spawns the event loop, and returns once every listener has an address. libp2p's own
+/// metrics (bandwidth, connections, identify, Kademlia, ping) go into `registry`.
+pub async fn start(
+    keypair: Keypair,
+    config: NetworkConfig,
+    registry: &mut Registry,
+) -> Result<NetworkHandle, NetworkError> {
     if config.network_key.is_some() {
         let quic = config.listen.iter().chain(&config.bootstrap).find(|a| {
             a.iter().any(|p| {
@@ -58,6 +64,7 @@ pub async fn start(keypair: Keypair, config: NetworkConfig) -> Result<NetworkHan
             return Err(NetworkError::QuicInPrivateNetwork(addr.clone()));
         }
     }
-    let swarm = behaviour::build_swarm(keypair, config.network_key, &config.limits)?;
-    event_loop::spawn(swarm, config).await
+    let swarm = behaviour::build_swarm(keypair, config.network_key, &config.limits, registry)?;
+    let metrics = libp2p::metrics::Metrics::new(registry);
+    event_loop::spawn(swarm, config, metrics).await
 }

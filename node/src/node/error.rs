@@ -25,6 +25,9 @@ pub enum NodeError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The store directory cannot be written, or its disk is full.
+    #[error(transparent)]
+    Disk(#[from] crate::disk::DiskError),
     /// The network failed.
     #[error(transparent)]
     Network(#[from] NetworkError),
@@ -74,7 +77,7 @@ impl NodeError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Home(_) => ErrorKind::Home,
-            Self::Store(_) => ErrorKind::Store,
+            Self::Store(_) | Self::Disk(_) => ErrorKind::Store,
             Self::Network(_) => ErrorKind::Network,
             Self::Publish(_) => ErrorKind::Publish,
             Self::Fetch(error) => error.kind(),

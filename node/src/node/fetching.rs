@@ -101,7 +101,15 @@ impl Node {
 
     /// Runs the fetch as a task of the node, until it ends or the node shuts down; a fetch
     /// that needs the network on a node with no peers fails at once (see [`super::peers`]).
-    fn spawn_fetch(&self, request: FetchRequest) -> JoinHandle<Result<FetchOutcome, NodeError>> {
+    /// The fetch is tracked in the node's [`crate::transfers::Transfers`] while it runs.
+    fn spawn_fetch(
+        &self,
+        mut request: FetchRequest,
+    ) -> JoinHandle<Result<FetchOutcome, NodeError>> {
+        let transfer = self.inner.transfers.start(request.id);
+        // Progress passes through here on its way to the caller, to be tracked.
+        let (progress_tx, mut progress) = mpsc::unbounded_channel::<FetchProgress>();
+        let caller = request.progress.replace(progress_tx);
         let fetcher = self.inner.fetcher.clone();
         let shutdown = self.inner.shutdown.clone();
         let network = self.inner.network.clone();
@@ -111,12 +119,28 @@ impl Node {
             let fetch = async {
                 super::peers::ensure_for_fetch(&network, &store, &request.id, has_bootstrap)
                     .await?;
-                fetcher.fetch(request).await
+                fetcher.fetch(request).await.map_err(NodeError::from)
             };
-            tokio::select! {
-                () = shutdown.cancelled() => Err(NodeError::Cancelled),
-                result = fetch => result.map_err(NodeError::from),
+            let forward = |update: FetchProgress| {
+                transfer.progress(&update);
+                if let Some(caller) = &caller {
+                    // A caller that went away no longer wants progress.
+                    let _ = caller.send(update);
+                }
+            };
+            let mut fetch = std::pin::pin!(fetch);
+            let result = loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break Err(NodeError::Cancelled),
+                    result = &mut fetch => break result,
+                    Some(update) = progress.recv() => forward(update),
+                }
+            };
+            while let Ok(update) = progress.try_recv() {
+                forward(update);
             }
+            transfer.finish(result.as_ref().err().map(|e| e.kind().as_str()));
+            result
         })
     }
 }

@@ -40,15 +40,19 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::config::layers::{Flags, Layered, Setting};
 use crate::config::Config;
 use crate::exchange::fetch::FetchSettings;
 use crate::exchange::{serve, Fetcher};
 use crate::home::{Home, HomeError};
+use crate::metrics::NodeMetrics;
 use crate::network::{self, NetworkConfig, NetworkHandle};
 use crate::private_network;
 use crate::rate::RateLimit;
 use crate::store::Store;
 use crate::traffic::{Traffic, TrafficSnapshot};
+use crate::transfers::{Transfers, TransfersSnapshot};
+use prometheus_client::registry::Registry;
 
 /// How long [`Node::shutdown`] waits for the node's tasks to stop before it gives up on
 /// them and stops the network anyway.
@@ -91,16 +95,25 @@ pub struct Node {
 struct Inner {
     home: Home,
     config: Config,
+    /// Every setting in force and where it came from.
+    settings: Vec<Setting>,
     store: Store,
     network: NetworkHandle,
     fetcher: Fetcher,
     publisher: SigningKey,
     /// Block bytes exchanged with each peer.
     traffic: Traffic,
+    /// The fetches under way, completed and failed.
+    transfers: Transfers,
+    /// The node's metrics, and libp2p's beside them in `registry`.
+    metrics: NodeMetrics,
+    registry: Arc<Registry>,
     /// Whether the node announces itself as a holder ([`NodeOptions::announce`]).
     announce: bool,
     /// Whether it was given bootstrap peers to dial.
     has_bootstrap: bool,
+    /// When the node started.
+    started: std::time::Instant,
     /// Cancelled when the node shuts down; every background task watches it.
     shutdown: CancellationToken,
     /// Every background task of the node, so shutdown can wait for them.
@@ -111,9 +124,14 @@ impl Node {
     /// Starts a node on `home`: opens the store, starts the network and the exchange
     /// server, and (unless [`NodeOptions::announce`] is off) announces what it holds.
     pub async fn start(home: Home, options: NodeOptions) -> Result<Self, NodeError> {
-        let config = home.config()?;
+        let layered = match options.config.clone() {
+            Some(layered) => layered,
+            None => home.layered_config(&Flags::default())?,
+        };
+        let Layered { config, settings } = layered;
         let keypair = home.node_keypair()?;
         let publisher = home.publisher_key()?;
+        crate::disk::check_store_dir(&home.store_dir())?;
         let store = Store::open(&home.store_dir())?;
         let listen = if options.listen.is_empty() {
             config.listen.clone()
@@ -127,6 +145,15 @@ impl Node {
             Some(path) => Some(private_network::load(&home.root().join(path))?),
             None => None,
         };
+        let traffic = Traffic::default();
+        let transfers = Transfers::default();
+        let mut registry = Registry::default();
+        let metrics = NodeMetrics::register(
+            &mut registry,
+            home.clone(),
+            traffic.clone(),
+            transfers.clone(),
+        );
         let network = network::start(
             keypair,
             NetworkConfig {
@@ -135,11 +162,11 @@ impl Node {
                 network_key,
                 limits: config.limits.clone(),
             },
+            &mut registry,
         )
         .await?;
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let traffic = Traffic::default();
         serve::spawn(
             &network,
             serve::ServeContext {
@@ -173,13 +200,18 @@ impl Node {
             inner: Arc::new(Inner {
                 home,
                 config,
+                settings,
                 store,
                 network,
                 fetcher,
                 publisher,
                 traffic,
+                transfers,
+                metrics,
+                registry: Arc::new(registry),
                 announce: options.announce,
                 has_bootstrap,
+                started: std::time::Instant::now(),
                 shutdown,
                 tasks,
             }),
@@ -201,6 +233,11 @@ impl Node {
         &self.inner.config
     }
 
+    /// Every setting in force and where it came from.
+    pub fn settings(&self) -> &[Setting] {
+        &self.inner.settings
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.inner.store
@@ -214,6 +251,26 @@ impl Node {
     /// Block bytes sent to and received from each peer since the node started.
     pub fn traffic(&self) -> TrafficSnapshot {
         self.inner.traffic.snapshot()
+    }
+
+    /// How long the node has run.
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+
+    /// The fetches under way, and how many completed or failed.
+    pub fn transfers(&self) -> TransfersSnapshot {
+        self.inner.transfers.snapshot()
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &NodeMetrics {
+        &self.inner.metrics
+    }
+
+    /// Every metric, the node's and libp2p's, for the metrics endpoint.
+    pub fn metrics_registry(&self) -> Arc<Registry> {
+        self.inner.registry.clone()
     }
 
     /// The default fetch timeout from the configuration.

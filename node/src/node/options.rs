@@ -5,12 +5,16 @@ use std::path::PathBuf;
 
 use libp2p::Multiaddr;
 
+use crate::config::layers::Layered;
 use crate::exchange::Misbehavior;
 use crate::rate::Rate;
 
 /// How to run a node, on top of its home's configuration.
 #[derive(Debug, Clone)]
 pub struct NodeOptions {
+    /// The configuration in force, with where each value came from (the home's
+    /// `config.toml` and `OSTROM_*` environment variables when `None`).
+    pub config: Option<Layered>,
     /// Listen addresses (the configuration's when empty).
     pub listen: Vec<Multiaddr>,
     /// Bootstrap peers, added to the configuration's.
@@ -38,6 +42,7 @@ impl NodeOptions {
     /// announcements (it will not be there to serve).
     pub fn temporary(bootstrap: Vec<Multiaddr>) -> Self {
         Self {
+            config: None,
             listen: vec![Multiaddr::empty()
                 .with(libp2p::multiaddr::Protocol::Ip4(
                     std::net::Ipv4Addr::UNSPECIFIED,

@@ -5,7 +5,12 @@ use std::time::{Duration, Instant};
 use ostrom_protocol::{Id, SignedManifest};
 
 use super::{Node, NodeError};
-use crate::publish::{self, PublishRequest, Published};
+use tokio::sync::mpsc;
+
+use crate::publish::{self, PublishProgress, PublishRequest, Published};
+
+/// Shortest time between two progress reports of a publish.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 use crate::statements;
 
 /// What publishing did.
@@ -44,13 +49,36 @@ pub struct Retraction {
 impl Node {
     /// Publishes the checkpoint at `request.path` and announces it.
     pub async fn publish(&self, request: PublishRequest) -> Result<Publication, NodeError> {
+        self.publish_with_progress(request, None).await
+    }
+
+    /// Publishes the checkpoint at `request.path` and announces it, sending how far the
+    /// hashing has come to `progress` (about four times a second, and once all is hashed).
+    pub async fn publish_with_progress(
+        &self,
+        request: PublishRequest,
+        progress: Option<mpsc::UnboundedSender<PublishProgress>>,
+    ) -> Result<Publication, NodeError> {
         let started = Instant::now();
         let store = self.inner.store.clone();
         let key = self.inner.publisher.clone();
-        let published =
-            tokio::task::spawn_blocking(move || publish::publish(&store, &key, &request))
-                .await
-                .map_err(|e| NodeError::Task(e.to_string()))??;
+        let published = tokio::task::spawn_blocking(move || {
+            let mut last_sent: Option<Instant> = None;
+            let mut report = |update: &PublishProgress| {
+                let Some(progress) = &progress else {
+                    return;
+                };
+                let finished = update.bytes_done == update.bytes_total;
+                if finished || last_sent.is_none_or(|at| at.elapsed() >= PROGRESS_INTERVAL) {
+                    last_sent = Some(Instant::now());
+                    // A caller that went away no longer wants progress.
+                    let _ = progress.send(update.clone());
+                }
+            };
+            publish::publish_reporting(&store, &key, &request, &mut report)
+        })
+        .await
+        .map_err(|e| NodeError::Task(e.to_string()))??;
         let elapsed = started.elapsed();
         let announced = self.announce(&published.manifest).await;
         self.put_name_record(&published.name_record).await;

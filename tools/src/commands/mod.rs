@@ -1,6 +1,7 @@
 //! One module per subcommand; [`run`] dispatches.
 
 mod bundle;
+mod config;
 mod fetch;
 mod id;
 mod init;
@@ -12,6 +13,7 @@ mod node_run;
 mod publish;
 mod recovery;
 mod statements;
+mod status;
 mod traffic;
 mod trust;
 mod verify;
@@ -20,10 +22,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use ostrom_node::config::LogFormat;
 use ostrom_node::{Home, Multiaddr};
 
 use crate::cli::{
-    Cli, Command, KeyAction, LabCommand, NetworkKeyCommand, NodeCommand, TrustCommand,
+    Cli, Command, ConfigCommand, KeyAction, LabCommand, NetworkKeyCommand, NodeCommand,
+    TrustCommand,
 };
 
 /// The node home from `--home`, `OSTROM_HOME` or `~/.ostrom`.
@@ -35,27 +39,27 @@ fn home(cli_home: Option<PathBuf>) -> Result<Home> {
     Ok(Home::new(PathBuf::from(base).join(".ostrom")))
 }
 
-/// Logs to stderr; `RUST_LOG` overrides the default level.
-fn init_logging(default: &str) {
+/// Logs to stderr in `format`, the lines `default` selects; `RUST_LOG` overrides it.
+fn init_logging(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Json => logs.json().with_current_span(false).try_init(),
+    };
 }
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
     let home = home(cli.home)?;
     match cli.command {
-        Command::Node(NodeCommand::Run(args)) => {
-            init_logging("info,libp2p=warn");
-            node_run::run(&home, args).await
-        }
+        // Logging starts once the node's configuration is known.
+        Command::Node(NodeCommand::Run(args)) => node_run::run(&home, args).await,
         command => {
-            init_logging("warn");
+            init_logging("warn", LogFormat::Text);
             match command {
                 Command::Init => init::run(&home),
                 Command::Id(flag) => id::run(&home, flag.json).await,
@@ -68,6 +72,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Command::Show(args) => inspect::show(&home, args).await,
                 Command::Verify(args) => verify::run(args),
                 Command::Traffic(flag) => traffic::run(&home, flag.json).await,
+                Command::Status(flag) => status::run(&home, flag.json).await,
+                Command::Config(ConfigCommand::Show(flag)) => config::show(&home, flag.json).await,
                 Command::Key(args) => match args.action {
                     None => trust::key(&home, args.json),
                     Some(KeyAction::Rotate) => statements::rotate(&home).await,

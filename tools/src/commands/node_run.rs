@@ -5,18 +5,14 @@ use std::time::Duration;
 
 use anyhow::Result;
 use ostrom_node::api::server;
+use ostrom_node::config::layers::Flags;
 use ostrom_node::exchange::Misbehavior;
+use ostrom_node::metrics;
 use ostrom_node::network::bootstrap::MAX_RETRY_DELAY;
-use ostrom_node::rate::Rate;
 use ostrom_node::{Home, Node, NodeOptions};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::RunArgs;
-
-fn parse_rate(text: Option<&str>, flag: &str) -> Result<Option<Rate>> {
-    text.map(|t| t.parse().map_err(|e| anyhow::anyhow!("{flag}: {e}")))
-        .transpose()
-}
 
 /// How long a starting node may go without a peer before it says so.
 const ALONE_WARNING: Duration = Duration::from_secs(5);
@@ -47,31 +43,67 @@ async fn warn_if_alone(node: Node, bootstrap_peers: usize) {
     eprintln!("warning: {message}");
 }
 
+/// The flags of `node run` as the top layer of the configuration.
+fn flags(args: &RunArgs) -> Flags {
+    Flags::default()
+        .replace_list("listen", "--listen", &args.listen)
+        .append_list("bootstrap", "--bootstrap", &args.bootstrap)
+        .set("api", "--api", args.api.map(|a| a.to_string()))
+        .set("upload_limit", "--upload-limit", args.upload_limit.clone())
+        .set(
+            "download_limit",
+            "--download-limit",
+            args.download_limit.clone(),
+        )
+        .set(
+            "network_key",
+            "--network-key",
+            args.network_key.as_ref().map(|p| p.display().to_string()),
+        )
+        .set("metrics", "--metrics", args.metrics.clone())
+        .set("log_format", "--log-format", args.log_format.clone())
+        .set("log_level", "--log-level", args.log_level.clone())
+}
+
 pub async fn run(home: &Home, args: RunArgs) -> Result<()> {
     let misbehavior: Misbehavior = args.misbehave.parse().map_err(anyhow::Error::msg)?;
-    let config = home.config()?;
+    let layered = home.layered_config(&flags(&args))?;
+    let config = layered.config.clone();
+    super::init_logging(&config.log_level, config.log_format);
+    // Every address is checked, and the metrics port bound, before the node starts: a
+    // port taken stops it at once, saying which.
+    server::check_api_addr(config.api).map_err(|e| anyhow::anyhow!(e.to_string()))?;
+    let metrics_listener = match config.metrics {
+        Some(addr) => Some(metrics::bind(addr).await?),
+        None => None,
+    };
+    let bootstrap_peers = config.bootstrap.len();
     let options = NodeOptions {
-        listen: super::parse_addrs(&args.listen, "--listen")?,
-        bootstrap: super::parse_addrs(&args.bootstrap, "--bootstrap")?,
-        api: Some(args.api.unwrap_or(config.api)),
+        config: Some(layered),
+        listen: Vec::new(),
+        bootstrap: Vec::new(),
+        api: Some(config.api),
         misbehavior,
-        upload_limit: parse_rate(args.upload_limit.as_deref(), "--upload-limit")?,
-        download_limit: parse_rate(args.download_limit.as_deref(), "--download-limit")?,
-        network_key: args.network_key.clone(),
+        upload_limit: None,
+        download_limit: None,
+        network_key: None,
         announce: true,
     };
-    let api_addr = options.api.unwrap_or(config.api);
-    // Its message already names the cause; as one error it is printed once.
-    server::check_api_addr(api_addr).map_err(|e| anyhow::anyhow!(e.to_string()))?;
-    let bootstrap_peers = config.bootstrap.len() + options.bootstrap.len();
     let node = Node::start(home.clone(), options).await?;
-    let bound = server::serve(node.clone(), api_addr).await?;
+    let bound = server::serve(node.clone(), config.api).await?;
+    let metrics_bound = match metrics_listener {
+        Some(listener) => Some(metrics::serve(&node, listener, node.metrics_registry())?),
+        None => None,
+    };
     if misbehavior != Misbehavior::None {
         tracing::warn!(%misbehavior, "this node deliberately serves bad data");
     }
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "api http://{bound}")?;
+        if let Some(addr) = metrics_bound {
+            writeln!(out, "metrics http://{addr}/metrics")?;
+        }
         for addr in node.network().listen_addrs() {
             writeln!(out, "listen {addr}")?;
         }

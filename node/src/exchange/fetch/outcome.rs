@@ -45,7 +45,7 @@ pub struct FetchRequest {
 }
 
 /// How far a fetch has come.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FetchProgress {
     /// Bytes of all files being fetched.
     pub bytes_total: u64,

@@ -207,7 +207,9 @@ impl Transfer<'_> {
                 data,
                 matches,
             } => {
-                self.context.settings.traffic.downloaded(peer, data.len());
+                let traffic = &self.context.settings.traffic;
+                traffic.downloaded(peer, data.len());
+                traffic.checked((!matches).then_some(crate::traffic::Rejection::HashMismatch));
                 if matches {
                     *self.plan.received_by_peer.entry(peer).or_default() += data.len() as u64;
                 }
