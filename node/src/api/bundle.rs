@@ -171,16 +171,7 @@ impl ImportReport {
                         publisher_alias: c.publisher_alias.clone(),
                         retracted: c.retracted.clone(),
                         root: c.root.display().to_string(),
-                        files: manifest
-                            .files
-                            .iter()
-                            .map(|f| FileReport {
-                                path: f.path.clone(),
-                                size: f.size,
-                                id: f.id.to_string(),
-                                subset: None,
-                            })
-                            .collect(),
+                        files: manifest.files.iter().map(FileReport::from).collect(),
                         bytes: manifest.total_size(),
                     }
                 })

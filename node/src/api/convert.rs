@@ -58,16 +58,7 @@ impl From<&Publication> for PublishOutcome {
             id: publication.id().to_string(),
             name: manifest.name.clone(),
             tag: manifest.tag.clone(),
-            files: manifest
-                .files
-                .iter()
-                .map(|f| FileReport {
-                    path: f.path.clone(),
-                    size: f.size,
-                    id: f.id.to_string(),
-                    subset: None,
-                })
-                .collect(),
+            files: manifest.files.iter().map(FileReport::from).collect(),
             bytes: manifest.total_size(),
             chunks: manifest.chunk_count(),
             seconds: publication.elapsed.as_secs_f64(),

@@ -273,6 +273,18 @@ pub struct FileReport {
     pub subset: Option<SubsetReport>,
 }
 
+impl From<&ostrom_protocol::manifest::FileEntry> for FileReport {
+    /// A manifest's file as it stands there (not a subset).
+    fn from(file: &ostrom_protocol::manifest::FileEntry) -> Self {
+        Self {
+            path: file.path.clone(),
+            size: file.size,
+            id: file.id.to_string(),
+            subset: None,
+        }
+    }
+}
+
 /// How every subset file is verified, as `fetch --json` says it.
 pub const SUBSET_VERIFICATION: &str = "every chunk verified against its id in the signed \
     manifest, as it arrived and again once all were in; the header rebuilt from the \

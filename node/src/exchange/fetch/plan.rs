@@ -59,12 +59,15 @@ impl FileSpec {
             Some(layout) => layout
                 .placements(&self.entry)
                 .into_iter()
-                .map(|p| {
-                    let chunk = &self.entry.chunks[p.chunk];
-                    (p.offset, chunk.id, chunk.len)
-                })
+                .map(|p| self.placed(&p))
                 .collect(),
         }
+    }
+
+    /// A subset placement as (offset, chunk id, length).
+    fn placed(&self, placement: &crate::subset::Placement) -> (u64, Id, u32) {
+        let chunk = &self.entry.chunks[placement.chunk];
+        (placement.offset, chunk.id, chunk.len)
     }
 
     /// The placements of the chunks that stay in the final file: all of a whole file's, a
@@ -75,10 +78,7 @@ impl FileSpec {
             Some(layout) => layout
                 .tensor_placements(&self.entry)
                 .into_iter()
-                .map(|p| {
-                    let chunk = &self.entry.chunks[p.chunk];
-                    (p.offset, chunk.id, chunk.len)
-                })
+                .map(|p| self.placed(&p))
                 .collect(),
         }
     }
